@@ -1,0 +1,175 @@
+"""Command line: `avsync check`, `avsync generate`, `avsync demo`.
+
+Every failure reaches the user as one line on stderr and an exit code (0 pass,
+1 outside tolerance, 2 could not measure, 3 bad input or usage) - never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from avsync import __version__
+from avsync.errors import EXIT_BAD_INPUT, AvsyncError, UsageError
+
+log = logging.getLogger("avsync")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 3 (bad usage) with one line, not 2 and a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="avsync", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"avsync {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    check = sub.add_parser("check", help="measure the A/V offset of a file and give a verdict")
+    check.add_argument("file", help="media file (or URL) to check")
+    check.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
+    limits = check.add_mutually_exclusive_group()
+    limits.add_argument("--standard", default="ebu-r37",
+                        help="tolerance preset: ebu-r37 (default), itu-r-bt1359, atsc-is191")
+    limits.add_argument("--tolerance", metavar="LEAD,LAG",
+                        help="custom tolerance in ms, e.g. +40,-60")
+    check.add_argument("--plot", metavar="PNG", help="draw offset over time to this PNG file")
+    check.add_argument("--tone-hz", type=float, default=1000.0,
+                       help="beep frequency of the test signal (default 1000)")
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    gen = sub.add_parser("generate", help="write a flash/beep test signal with a known offset")
+    _add_generate_args(gen)
+
+    demo = sub.add_parser("demo", help="generate a test clip with a known offset and check it")
+    demo.add_argument("--offset", type=float, default=-80.0, help="injected offset, ms")
+    demo.add_argument("--dir", help="keep the clip in this folder (default: a temp folder)")
+    return parser
+
+
+def _add_generate_args(gen: argparse.ArgumentParser) -> None:
+    gen.add_argument("out", help="output file; the extension picks the container (.mp4, .ts, .mkv)")
+    gen.add_argument("--offset", type=float, default=0.0,
+                     help="audio offset in ms; > 0 = audio leads, < 0 = audio late")
+    gen.add_argument("--drift-ppm", type=float, default=0.0,
+                     help="audio clock error in ppm; > 0 = audio runs fast (leads more over time)")
+    gen.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    gen.add_argument("--fps", default="25", help="frame rate, e.g. 25, 29.97, 59.94")
+    gen.add_argument("--size", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
+    gen.add_argument("--codec", default="h264", help="h264, hevc, mpeg2, mpeg4, vp9, av1, prores")
+    gen.add_argument("--audio-codec", default="aac", help="aac, mp2, mp3, opus, ac3, pcm")
+    gen.add_argument("--video-bitrate", type=int, help="bit/s (default: codec quality preset)")
+    gen.add_argument("--audio-bitrate", type=int, default=128_000, help="bit/s (default 128000)")
+    gen.add_argument("--period", type=float, default=3.0,
+                     help="seconds between events; offsets up to +-period/2 are unambiguous")
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="avsync: %(message)s")
+    try:
+        args = build_parser().parse_args(argv)
+        return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo}[
+            args.command](args)
+    except AvsyncError as err:
+        print(f"avsync: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("avsync: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_BAD_INPUT
+
+
+def _tolerance(args: argparse.Namespace):
+    from avsync.standards import get_standard, parse_tolerance
+
+    return parse_tolerance(args.tolerance) if args.tolerance else get_standard(args.standard)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from avsync.check import CheckConfig, check_file
+    from avsync.progress import ProgressBar
+    from avsync.report import plot_timeline, render_text
+
+    config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz)
+    if args.plot and not Path(args.plot).resolve().parent.is_dir():
+        raise UsageError(f"--plot {args.plot}: folder does not exist")
+    bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
+    try:
+        report = check_file(args.file, config, on_progress=bar)
+    finally:
+        if bar:
+            bar.close()
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(render_text(report))
+        for warning in report.warnings:
+            log.warning(warning)
+    if args.plot:
+        plot_timeline(report, args.plot)
+    return report.exit_code
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from avsync.synth import TestSignalSpec, parse_fps, parse_size
+
+    if args.video_bitrate is not None and args.video_bitrate <= 0:
+        raise UsageError("--video-bitrate must be positive")
+    if args.period <= 0:
+        raise UsageError("--period must be positive")
+    return TestSignalSpec(
+        duration_s=args.duration, fps=parse_fps(args.fps), size=parse_size(args.size),
+        offset_ms=args.offset, drift_ppm=args.drift_ppm, period_s=args.period,
+        video_codec=args.codec, audio_codec=args.audio_codec,
+        video_bitrate=args.video_bitrate, audio_bitrate=args.audio_bitrate,
+    )
+
+
+def _write(out: str, spec) -> None:
+    import av
+
+    from avsync.synth import write_test_signal
+
+    if not Path(out).resolve().parent.is_dir():
+        raise UsageError(f"{out}: folder does not exist")
+    try:
+        truth = write_test_signal(out, spec)
+    except av.FFmpegError as err:
+        raise UsageError(f"cannot write {out}: {err.strerror or err}") from None
+    except ValueError as err:  # e.g. a container that cannot hold the codec
+        raise UsageError(f"cannot write {out}: {err}") from None
+    log.info("wrote %s: %d events", out, len(truth.flash_times))
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    spec = _spec_from_args(args)
+    _write(args.out, spec)
+    print(f"wrote {args.out}: {spec.duration_s:g} s, offset {spec.offset_ms:+g} ms, "
+          f"drift {spec.drift_ppm:+g} ppm")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from avsync.check import check_file
+    from avsync.report import render_text
+    from avsync.synth import TestSignalSpec
+
+    with tempfile.TemporaryDirectory(prefix="avsync-demo-") as tmp:
+        folder = Path(args.dir or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        clip = str(folder / "demo-test-signal.mp4")
+        spec = TestSignalSpec(duration_s=20.0, size=(1280, 720), offset_ms=args.offset)
+        _write(clip, spec)
+        print(f"generated {clip}: flash/beep test signal, audio offset {args.offset:+g} ms")
+        report = check_file(clip)
+        print(render_text(report))
+    print(f"injected {args.offset:+.1f} ms, measured {report.offset_ms:+.2f} ms"
+          if report.offset_ms is not None else "nothing measured")
+    return 0 if report.offset_ms is not None else report.exit_code

@@ -1,0 +1,1 @@
+"""Turning per-item measurements into offsets, confidence and drift."""

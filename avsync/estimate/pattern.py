@@ -1,0 +1,240 @@
+"""Flash/beep test signals: detected and measured directly, no model.
+
+Flash onsets are frame-exact (the first frame whose mean luma rises well above the
+recent baseline). Beep onsets are placed to a fraction of a sample: the audio is
+demodulated at the tone frequency, and the onset is where the tone's amplitude
+crosses half of its plateau, interpolated between samples. A one-period boxcar makes
+that rise a straight line centred on the true onset, so half-height is the onset.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from avsync.estimate.robust import theil_sen
+from avsync.records import Window
+
+DEFAULT_TONE_HZ = 1000.0
+
+
+class FlashDetector:
+    """(t, mean luma) per frame -> onset time of a flash, or None."""
+
+    def __init__(self, min_contrast: float = 40.0, history: int = 9) -> None:
+        if min_contrast <= 0:
+            raise ValueError("min_contrast must be positive (luma levels, 0..255)")
+        self.min_contrast = min_contrast
+        self.history = history
+        self.reset()
+
+    def reset(self) -> None:
+        self._recent: deque[float] = deque(maxlen=self.history)
+        self._flash_base: float | None = None  # baseline while a flash is on
+
+    def __call__(self, t: float, luma: float) -> float | None:
+        if self._flash_base is not None:
+            if luma < self._flash_base + self.min_contrast / 2:
+                self._flash_base = None
+                self._recent.append(luma)
+            return None
+        if len(self._recent) >= 3:
+            base = float(np.median(self._recent))
+            if luma - base >= self.min_contrast:
+                self._flash_base = base
+                return t
+        self._recent.append(luma)
+        return None
+
+
+class BeepDetector:
+    """Blocks of mono audio (with the time of their first sample) -> beep onset times."""
+
+    def __init__(
+        self,
+        rate: int,
+        tone_hz: float = DEFAULT_TONE_HZ,
+        min_duration_s: float = 0.02,
+        min_level: float = 0.01,
+        min_purity: float = 0.8,
+    ) -> None:
+        if not 0 < tone_hz < rate / 2:
+            raise ValueError(f"tone {tone_hz} Hz must lie below Nyquist ({rate / 2} Hz)")
+        self.rate = rate
+        self.tone_hz = tone_hz
+        self.min_duration_s = min_duration_s
+        self.min_level = min_level  # amplitude, full scale 1.0 (0.01 = -40 dBFS)
+        self.min_purity = min_purity  # share of the power that is the tone
+        # one tone period: the rise of the demodulated amplitude lasts exactly this
+        self._short = max(2, round(rate / tone_hz))
+        # ten periods: resolves the tone from broadband sound (speech, noise)
+        self._long = 10 * self._short
+        self.reset()
+
+    def reset(self) -> None:
+        self._buf = np.zeros(0, np.float32)
+        self._buf_t0 = 0.0
+        self._last_onset = -math.inf
+
+    def __call__(self, samples: np.ndarray, t0: float) -> list[float]:
+        if len(samples) == 0:
+            return []
+        expected = self._buf_t0 + len(self._buf) / self.rate
+        if len(self._buf) == 0 or abs(t0 - expected) > 1.5 / self.rate:
+            self._buf, self._buf_t0 = samples.astype(np.float32), t0
+        else:
+            self._buf = np.concatenate([self._buf, samples])
+        onsets, keep_from = self._scan(self._buf)
+        keep_from = min(keep_from, max(0, len(self._buf) - 2 * self._long))
+        self._buf_t0 += keep_from / self.rate
+        self._buf = self._buf[keep_from:]
+        return onsets
+
+    def _box(self, x: np.ndarray, width: int) -> np.ndarray:
+        csum = np.concatenate([[0], np.cumsum(x)])
+        return (csum[width:] - csum[:-width]) / width
+
+    def _scan(self, buf: np.ndarray) -> tuple[list[float], int]:
+        """Onsets of complete bursts in buf, and where to keep buf from."""
+        n = len(buf)
+        if n < 2 * self._long:
+            return [], 0
+        k = np.arange(n)
+        base = buf * np.exp(-2j * math.pi * self.tone_hz / self.rate * k)
+        amp_long = 2 * np.abs(self._box(base, self._long))
+        power_long = self._box(buf.astype(np.float64) ** 2, self._long)
+        purity = np.divide(amp_long**2 / 2, power_long, out=np.zeros_like(power_long),
+                           where=power_long > 1e-12)
+        active = (amp_long > self.min_level) & (purity > self.min_purity)
+        amp_short = 2 * np.abs(self._box(base, self._short))
+        half_short = (self._short - 1) / 2
+        half_long = (self._long - 1) / 2
+
+        onsets: list[float] = []
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            if stop >= len(active):  # the burst runs past the data: wait for more
+                return onsets, max(0, start - self._long)
+            if (stop - start) / self.rate < self.min_duration_s - self._long / self.rate:
+                continue
+            shift = half_long - half_short  # long-box index -> short-box index, same centre
+            onset = self._onset(amp_short, int(start + shift), int(stop + shift))
+            if onset is None:
+                continue
+            t = self._buf_t0 + (onset + half_short) / self.rate
+            if t - self._last_onset > 2 * self.min_duration_s:
+                onsets.append(t)
+                self._last_onset = t
+        return onsets, n
+
+    def _onset(self, amp: np.ndarray, start: int, stop: int) -> float | None:
+        """Sub-sample index where amp first crosses half its plateau.
+
+        start/stop bound the burst as the long box saw it: the tone must fill most of
+        the long box before it counts, so the rise lies within a long box of start.
+        """
+        plateau = amp[start + self._long : min(len(amp), stop)]
+        if len(plateau) == 0:
+            return None
+        half = float(np.median(plateau)) / 2
+        lo = max(1, start - self._long - self._short)
+        seg = amp[lo : start + self._long]
+        above = np.flatnonzero(seg >= half)
+        if len(above) == 0 or above[0] == 0:
+            return None
+        i = lo + int(above[0])
+        a, b = amp[i - 1], amp[i]
+        return i - 1 + float((half - a) / (b - a)) if b > a else float(i)
+
+
+@dataclass(frozen=True)
+class PairedEvent:
+    flash_t: float
+    beep_t: float
+
+    @property
+    def offset_s(self) -> float:
+        """> 0: the beep came first, the audio leads."""
+        return self.flash_t - self.beep_t
+
+
+def pair_events(
+    flashes: list[float], beeps: list[float], max_offset_s: float, barriers: list[float] = ()
+) -> list[PairedEvent]:
+    """Mutually nearest flash/beep pairs within max_offset_s, never across a barrier."""
+    if not flashes or not beeps:
+        return []
+    b = np.asarray(beeps)
+    f = np.asarray(flashes)
+    pairs = []
+    for flash in flashes:
+        j = int(np.argmin(np.abs(b - flash)))
+        beep = float(b[j])
+        if abs(flash - beep) > max_offset_s:
+            continue
+        if float(f[np.argmin(np.abs(f - beep))]) != flash:
+            continue
+        lo, hi = min(flash, beep), max(flash, beep)
+        if any(lo <= x <= hi for x in barriers):
+            continue
+        pairs.append(PairedEvent(flash, beep))
+    return pairs
+
+
+@dataclass(frozen=True)
+class PatternResult:
+    events: list[PairedEvent]
+    inliers: list[bool]
+    flashes: int
+    beeps: int
+    period_s: float | None
+    offset_s: float | None  # mean over inlier events
+    drift: float | None  # seconds of offset per second of media (slope)
+    line_intercept: float | None
+
+    @property
+    def found(self) -> bool:
+        return len(self.events) >= 2
+
+
+class PatternAnalyser:
+    """Consumes Windows (video features = mean luma) and measures a flash/beep signal."""
+
+    def __init__(self, audio_rate: int, tone_hz: float = DEFAULT_TONE_HZ) -> None:
+        self.flash = FlashDetector()
+        self.beep = BeepDetector(audio_rate, tone_hz)
+        self.flashes: list[float] = []
+        self.beeps: list[float] = []
+        self.barriers: list[float] = []
+
+    def reset_at(self, t: float) -> None:
+        """A timestamp jump at t: detectors restart and no pair spans it."""
+        self.flash.reset()
+        self.beep.reset()
+        self.barriers.append(t)
+
+    def feed(self, window: Window) -> None:
+        for t, feature in zip(window.video_times, window.video_features, strict=True):
+            onset = self.flash(float(t), float(feature[0]))
+            if onset is not None:
+                self.flashes.append(onset)
+        self.beeps.extend(self.beep(window.audio, window.audio_t0))
+
+    def result(self) -> PatternResult:
+        period = float(np.median(np.diff(self.flashes))) if len(self.flashes) >= 2 else None
+        # pairing is unambiguous up to half the period; without a period, up to 1.5 s
+        max_offset = period / 2 if period else 1.5
+        events = pair_events(self.flashes, self.beeps, max_offset, self.barriers)
+        if not events:
+            return PatternResult([], [], len(self.flashes), len(self.beeps), period,
+                                 None, None, None)
+        x = np.array([e.flash_t for e in events])
+        y = np.array([e.offset_s for e in events])
+        fit = theil_sen(x, y)
+        mean = float(y[fit.inliers].mean())
+        return PatternResult(events, fit.inliers.tolist(), len(self.flashes), len(self.beeps),
+                             period, mean, fit.slope if len(events) >= 3 else 0.0,
+                             fit.intercept)

@@ -1,0 +1,1 @@
+"""Media input: sources (PyAV decode threads), the media clock and the bounded rings."""

@@ -1,0 +1,90 @@
+"""One source: producer thread -> rings -> windows cut by media time -> an analyser."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from avsync.media.rings import AVRings
+from avsync.media.sources import ANALYSIS_RATE, Featurizer, OpenedInput, Producer
+from avsync.records import SourceStats, Window
+
+# Enough to absorb the interleaving of any sane file and a slow analysis step, small
+# enough that memory does not depend on the input's length (~2 MB of audio).
+RING_SECONDS = 30.0
+
+
+class Analyser(Protocol):
+    def feed(self, window: Window) -> None: ...
+    def reset_at(self, t: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunResult:
+    first_t: float | None  # media time of the first item seen
+    last_t: float | None  # media time the data ended at
+    stats: SourceStats
+    ended_early: str | None  # why the input stopped before its end, if it did
+
+
+def run_source(
+    opened: OpenedInput,
+    featurizer: Featurizer,
+    analyser: Analyser,
+    hop_s: float = 1.0,
+    lossless: bool = True,
+    on_progress: Callable[[float], None] | None = None,
+) -> RunResult:
+    """Decode `opened` on a producer thread and feed the analyser hop by hop.
+
+    Raises the producer's error if it failed outright.
+    """
+    if hop_s <= 0:
+        raise ValueError(f"hop {hop_s} s must be positive")
+    rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
+                    lossless=lossless)
+    producer = Producer(opened, rings, featurizer).start()
+    first_t = last_t = None
+    try:
+        rings.wait_started()
+        first_t = _first_time(rings)
+        t = first_t
+        seen_jumps = 0
+        while t is not None:
+            rings.wait_until(t + hop_s)
+            end = _data_end(rings)
+            t1 = min(t + hop_s, end)
+            if t1 <= t:
+                break
+            jumps = rings.discontinuities_in(-math.inf, math.inf)
+            for jump_t in jumps[seen_jumps:]:
+                analyser.reset_at(jump_t)
+            seen_jumps = len(jumps)
+            analyser.feed(rings.window(t, t1))
+            rings.release(t1)
+            t = last_t = t1
+            if on_progress:
+                on_progress(t)
+    finally:
+        producer.stop()
+        producer.join()
+    if producer.error is not None:
+        raise producer.error
+    return RunResult(first_t, last_t, producer.stats, producer.ended_early)
+
+
+def _first_time(rings: AVRings) -> float | None:
+    starts = [rings.video.first_time, rings.audio.origin]
+    starts = [s for s in starts if s is not None]
+    return min(starts) if starts else None
+
+
+def _data_end(rings: AVRings) -> float:
+    """Media time up to which windows can be cut now."""
+    until = rings.complete_until()
+    if math.isfinite(until):
+        return until
+    # input ended: everything either stream holds (a video frame lasts until the next)
+    return max(rings.video.end_time + 1e-6, rings.audio.end_time)

@@ -1,0 +1,67 @@
+"""Small frozen records passed between the stages (sources -> rings -> analysis -> report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float | None  # nominal frame rate; None when the container does not say
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What a source found when it opened its input."""
+
+    url: str  # already redacted of credentials
+    format_name: str
+    duration_s: float | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+
+
+@dataclass(frozen=True, eq=False)
+class Window:
+    """Aligned video features and audio samples for the media-time span [t0, t1).
+
+    video_times[i] is the presentation time of video_features[i]; audio sample k is at
+    audio_t0 + k / audio_rate. All times are seconds on the stream's media clock.
+    """
+
+    t0: float
+    t1: float
+    video_times: np.ndarray
+    video_features: np.ndarray
+    audio: np.ndarray
+    audio_t0: float
+    audio_rate: int
+
+    @property
+    def audio_times(self) -> np.ndarray:
+        return self.audio_t0 + np.arange(len(self.audio)) / self.audio_rate
+
+
+@dataclass(frozen=True)
+class SourceStats:
+    """Counters a producer keeps; all monotonic."""
+
+    video_frames: int = 0
+    audio_samples: int = 0
+    decode_errors: int = 0
+    timestamp_jumps: int = 0
+    video_dropped: int = 0
+    audio_dropped_samples: int = 0
+    audio_gap_samples: int = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -51,6 +50,9 @@ def check_file(
     warnings = []
     if run.ended_early:
         warnings.append(f"input ended early ({run.ended_early}); measured what was readable")
+    if info.duration_s and run.last_t is not None and run.last_t < info.duration_s - 1.0:
+        warnings.append(f"media ends at {run.last_t:.1f} s of the {info.duration_s:.1f} s the "
+                        "container declares (truncated?)")
     if run.stats.decode_errors:
         warnings.append(f"{run.stats.decode_errors} corrupt packets skipped")
     if run.stats.timestamp_jumps:
@@ -73,7 +75,9 @@ def _why_no_signal(result: PatternResult) -> str:
     )
 
 
-def _pattern_report(result: PatternResult, tol: Tolerance, fps: float | None, common: dict) -> Report:
+def _pattern_report(
+    result: PatternResult, tol: Tolerance, fps: float | None, common: dict
+) -> Report:
     offsets = [e.offset_s * 1e3 for e in result.events]
     windows = [
         WindowResult(e.flash_t, off, 1.0 if ok else 0.0, "measured" if ok else "outlier")
@@ -85,7 +89,7 @@ def _pattern_report(result: PatternResult, tol: Tolerance, fps: float | None, co
     inlier = [o for o, ok in zip(offsets, result.inliers, strict=True) if ok]
     spread_ms = float(max(inlier) - min(inlier)) if len(inlier) > 1 else 0.0
     frame_ms = 1000 / fps if fps else 40.0
-    drift_ms = result.drift * 1e3  # ms of offset per s of media
+    drift_ms = (result.drift or 0.0) * 1e3  # ms of offset per s of media
     spread_allowed = frame_ms / 4 + abs(drift_ms) * (result.events[-1].flash_t -
                                                      result.events[0].flash_t)
     confidence = paired * min(1.0, spread_allowed / spread_ms) if spread_ms > 0 else paired
@@ -102,5 +106,5 @@ def _pattern_report(result: PatternResult, tol: Tolerance, fps: float | None, co
               "period_s": result.period_s,
               "offset_start_ms": round(ends[0], 3), "offset_end_ms": round(ends[1], 3)}
     return Report(method="test-signal", offset_ms=mean_ms, confidence=confidence,
-                  drift_ms_per_min=drift_ms * 60 if math.isfinite(drift_ms) else None,
+                  drift_ms_per_min=None if result.drift is None else drift_ms * 60,
                   verdict=verdict, windows=windows, reason=reason, detail=detail, **common)

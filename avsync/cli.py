@@ -106,12 +106,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     finally:
         if bar:
             bar.close()
-    if args.json:
-        print(json.dumps(report.to_json(), indent=2))
-    else:
-        print(render_text(report))
-        for warning in report.warnings:
-            log.warning(warning)
+    print(json.dumps(report.to_json(), indent=2) if args.json else render_text(report))
+    for warning in report.warnings:  # stderr, so they never corrupt the JSON on stdout
+        log.warning(warning)
     if args.plot:
         plot_timeline(report, args.plot)
     return report.exit_code

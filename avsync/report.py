@@ -108,7 +108,8 @@ def render_text(report: Report) -> str:
     media = report.media
     parts = [f"{report.duration_s:.1f} s" if report.duration_s else "length unknown"]
     if media.video:
-        fps = f" @ {media.video.fps:.3f}".rstrip("0").rstrip(".") + " fps" if media.video.fps else ""
+        fps = f" @ {media.video.fps:.3f}".rstrip("0").rstrip(".") if media.video.fps else ""
+        fps += " fps" if fps else ""
         parts.append(f"{media.video.codec} {media.video.width}x{media.video.height}{fps}")
     if media.audio:
         parts.append(f"{media.audio.codec} {media.audio.sample_rate} Hz {media.audio.channels} ch")
@@ -131,14 +132,14 @@ def render_text(report: Report) -> str:
     if report.reason:
         verdict += f": {report.reason}"
     lines.append(f"  verdict   {verdict}")
-    lines += [f"  warning   {w}" for w in report.warnings]
     return "\n".join(lines)
 
 
 def _method_detail(report: Report) -> str:
     d = report.detail
     if report.method == "test-signal" and "events" in d:
-        return (f" (flash/beep): {d['events']} events measured"
+        plural = "" if d["events"] == 1 else "s"
+        return (f" (flash/beep): {d['events']} event{plural} measured"
                 f" of {d['flashes']} flashes, {d['beeps']} beeps")
     return ""
 

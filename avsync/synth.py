@@ -74,6 +74,20 @@ class TestSignalSpec:
     audio_codec: str = "aac"
     video_bitrate: int | None = None  # bit/s; None = the codec's quality default
     audio_bitrate: int = 128_000
+    vfr: bool = False  # frame durations alternate 0.6/1.4 of the nominal one
+
+
+def frame_times(spec: TestSignalSpec) -> list[float]:
+    """Presentation times of the video frames (regular, or variable with vfr)."""
+    step = 1 / spec.fps
+    n = math.floor(spec.duration_s * spec.fps)
+    if not spec.vfr:
+        return [float(i * step) for i in range(n)]
+    times, t = [], Fraction(0)
+    for i in range(n):
+        times.append(float(t))
+        t += step * (Fraction(3, 5) if i % 2 else Fraction(7, 5))
+    return times
 
 
 @dataclass(frozen=True)
@@ -98,11 +112,12 @@ def plan_events(spec: TestSignalSpec) -> TestSignalTruth:
         )
     flashes, beeps = [], []
     drift = spec.drift_ppm * 1e-6
+    frames = np.asarray(frame_times(spec))
     t = spec.period_s / 2  # first event: room for the beep of a +-period/2 offset
     while t < spec.duration_s - spec.period_s / 4:
-        flash = round(t * spec.fps) / spec.fps  # events sit on frame times
-        beep = float(flash) - spec.offset_ms / 1e3 - drift * float(flash)
-        if 0 <= beep and beep + spec.beep_s < spec.duration_s:
+        flash = float(frames[np.argmin(np.abs(frames - t))])  # events sit on frame times
+        beep = flash - spec.offset_ms / 1e3 - drift * flash
+        if beep >= 0 and beep + spec.beep_s < spec.duration_s:
             flashes.append(float(flash))
             beeps.append(beep)
         t += spec.period_s
@@ -170,8 +185,11 @@ def _frame_planes(size: tuple[int, int]) -> np.ndarray:
 def write_test_signal(path: str | Path, spec: TestSignalSpec) -> TestSignalTruth:
     """Encode the test signal to ``path`` (container chosen by its extension)."""
     truth = plan_events(spec)
-    flash_frames = {round(f * spec.fps) for f in truth.flash_times}
-    n_frames = math.floor(spec.duration_s * spec.fps)
+    times = frame_times(spec)
+    flash_set = set(truth.flash_times)
+    n_frames = len(times)
+    # VFR needs a fine time base; constant rate uses 1/fps so players see the rate
+    time_base = Fraction(1, 90_000) if spec.vfr else 1 / spec.fps
     w, h = spec.size
     black = _frame_planes(spec.size)
     white = black.copy()
@@ -179,13 +197,16 @@ def write_test_signal(path: str | Path, spec: TestSignalSpec) -> TestSignalTruth
     marker = max(2, h // 24) // 2 * 2
     with av.open(str(path), mode="w") as container:
         vstream = _video_stream(container, spec)
+        if spec.vfr:
+            vstream.codec_context.time_base = time_base
+            vstream.time_base = time_base
         astream = _audio_stream(container, spec)
         rate = astream.codec_context.sample_rate
         chunk = astream.codec_context.frame_size or 1024
         audio_pos = 0
         total_samples = math.floor(spec.duration_s * rate)
-        for n in range(n_frames):
-            if n in flash_frames:
+        for n, t_frame in enumerate(times):
+            if t_frame in flash_set:
                 img = white
             else:
                 # a marker sweeping across the bottom once a period, for human eyes
@@ -194,13 +215,14 @@ def write_test_signal(path: str | Path, spec: TestSignalSpec) -> TestSignalTruth
                 x = int(phase * (w - marker)) // 2 * 2
                 img[h - 2 * marker : h - marker, x : x + marker] = WHITE_Y
             frame = av.VideoFrame.from_ndarray(img, format="yuv420p")
-            frame.pts = n
-            frame.time_base = 1 / spec.fps
+            frame.pts = round(Fraction(t_frame) / time_base) if spec.vfr else n
+            frame.time_base = time_base
             if vstream.pix_fmt != "yuv420p":
                 frame = frame.reformat(format=vstream.pix_fmt)
             container.mux(vstream.encode(frame))
             # keep the audio up with the picture so the muxer interleaves finely
-            until = min(total_samples, math.floor((n + 1) / spec.fps * rate))
+            t_next = times[n + 1] if n + 1 < n_frames else spec.duration_s
+            until = min(total_samples, math.floor(t_next * rate))
             while audio_pos + chunk <= until or (n == n_frames - 1 and audio_pos < until):
                 count = min(chunk, total_samples - audio_pos)
                 container.mux(astream.encode(_audio_frame(audio_pos, count, rate, truth)))

@@ -192,12 +192,14 @@ class PatternResult:
     beeps: int
     period_s: float | None
     offset_s: float | None  # mean over inlier events
-    drift: float | None  # seconds of offset per second of media (slope)
+    drift: float | None  # seconds of offset per second of media; None under 3 events
     line_intercept: float | None
 
     @property
     def found(self) -> bool:
-        return len(self.events) >= 2
+        # one pair is a measurement too (a short or cut file); a false one needs a pure
+        # tone burst and a luma step within half a period of each other
+        return len(self.events) >= 1
 
 
 class PatternAnalyser:
@@ -236,5 +238,5 @@ class PatternAnalyser:
         fit = theil_sen(x, y)
         mean = float(y[fit.inliers].mean())
         return PatternResult(events, fit.inliers.tolist(), len(self.flashes), len(self.beeps),
-                             period, mean, fit.slope if len(events) >= 3 else 0.0,
+                             period, mean, fit.slope if len(events) >= 3 else None,
                              fit.intercept)

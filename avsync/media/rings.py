@@ -4,13 +4,16 @@ Memory is fixed at construction, whatever the input length. When a ring is full 
 producer never waits for analysis on a live source: the oldest data is overwritten
 and counted. A file can afford to wait (nothing is lost by reading it later), so a
 ring made with ``lossless=True`` makes the producer wait instead - unless the
-consumer is itself waiting for data, when waiting could deadlock and the ring drops.
+consumer is itself waiting for data the full ring blocks (the two streams are
+interleaved further apart than the ring holds): then waiting would deadlock, and the
+ring drops.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,8 +31,16 @@ class _Flow:
         self.lock = threading.Lock()
         self.space = threading.Condition(self.lock)  # consumer released data
         self.data = threading.Condition(self.lock)  # producer added data or ended
-        self.consumer_waiting = False
+        self.consumer_wants: float | None = None  # media time the consumer waits for
+        self.complete_until: Callable[[], float] = lambda: math.inf
         self.closed = False
+
+    def must_wait_for_space(self, lossless: bool) -> bool:
+        """Whether a producer facing a full ring should wait (call with the lock held)."""
+        if not lossless or self.closed:
+            return False
+        starved = self.consumer_wants is not None and self.complete_until() < self.consumer_wants
+        return not starved
 
 
 class VideoRing:
@@ -59,10 +70,11 @@ class VideoRing:
 
     def _push_locked(self, t: float, feature: np.ndarray, lossless: bool) -> None:
         flow = self._flow
-        while lossless and len(self) >= self.capacity and not flow.consumer_waiting:
-            if flow.closed:
-                return
+        while len(self) >= self.capacity and flow.must_wait_for_space(lossless):
+            flow.data.notify_all()
             flow.space.wait(0.5)
+        if flow.closed and lossless:
+            return
         if t <= self.end_time:  # out of order (should not happen after decode): skip
             return
         if len(self) >= self.capacity:
@@ -145,7 +157,8 @@ class AudioRing:
         while pos < len(samples):
             free = self.capacity - (self._count - self._start)
             if free <= 0:
-                if lossless and not flow.consumer_waiting and not flow.closed:
+                if flow.must_wait_for_space(lossless):
+                    flow.data.notify_all()
                     flow.space.wait(0.5)
                     continue
                 n_drop = min(len(samples) - pos, self.capacity)
@@ -195,6 +208,7 @@ class AVRings:
         if seconds <= 0:
             raise ValueError("ring length must be positive seconds")
         self._flow = _Flow()
+        self._flow.complete_until = self._complete_until_locked
         self.lossless = lossless
         self.max_gap_s = max_gap_s
         self.video = VideoRing(max(2, math.ceil(seconds * max_fps)), feature_shape,
@@ -249,19 +263,19 @@ class AVRings:
     def wait_until(self, t: float, timeout: float | None = None) -> bool:
         """Block until both streams reached media time t or ended; False on timeout."""
         with self._flow.lock:
-            self._flow.consumer_waiting = True
-            self._flow.space.notify_all()  # a lossless producer must not wait on us now
+            self._flow.consumer_wants = t
+            self._flow.space.notify_all()  # a producer stuck on a full ring re-decides
             try:
                 return self._flow.data.wait_for(
                     lambda: self._complete_until_locked() >= t, timeout
                 )
             finally:
-                self._flow.consumer_waiting = False
+                self._flow.consumer_wants = None
 
     def wait_started(self, timeout: float | None = None) -> bool:
         """Block until both streams delivered something (or the input ended)."""
         with self._flow.lock:
-            self._flow.consumer_waiting = True
+            self._flow.consumer_wants = -1e300  # any data from both streams
             self._flow.space.notify_all()
             try:
                 return self._flow.data.wait_for(
@@ -269,7 +283,7 @@ class AVRings:
                     timeout,
                 )
             finally:
-                self._flow.consumer_waiting = False
+                self._flow.consumer_wants = None
 
     def window(self, t0: float, t1: float) -> Window:
         """Copies of the video items and audio samples presented in [t0, t1)."""

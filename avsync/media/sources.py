@@ -27,6 +27,10 @@ from avsync.records import AudioInfo, MediaInfo, SourceStats, VideoInfo
 log = logging.getLogger(__name__)
 
 ANALYSIS_RATE = 16_000  # Hz; what every audio feature downstream is computed at
+# Audio PTS within this of the running sample count are rounding (Matroska stores
+# milliseconds: +-0.5 ms on every block); follow the sample count there, so blocks
+# stay contiguous. Larger deviations are real gaps or overlaps and follow the PTS.
+AUDIO_PTS_JITTER_S = 0.0025
 _WRAPPING_FORMATS = ("mpegts", "hls", "mpegtsraw")
 
 
@@ -144,6 +148,7 @@ class Producer:
         self._stop = threading.Event()
         self._stats = SourceStats()
         self._counts = {"video_frames": 0, "audio_samples": 0, "decode_errors": 0}
+        self._audio_expected_t: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"avsync-producer-{name}",
                                         daemon=True)
 
@@ -219,6 +224,7 @@ class Producer:
         if opened.audio is not None:
             for t, samples in audio_out.flush():
                 self.rings.push_audio(t, samples)
+                self._counts["audio_samples"] += len(samples)
 
     def _on_video(self, frame: av.VideoFrame, clock) -> None:
         duration = (frame.duration or 0) * frame.time_base if frame.time_base else 0
@@ -232,6 +238,10 @@ class Producer:
         t, jumped = clock(frame.pts, frame.samples / frame.sample_rate)
         if jumped:
             self.rings.mark_discontinuity(t)
+        elif (self._audio_expected_t is not None
+              and abs(t - self._audio_expected_t) <= AUDIO_PTS_JITTER_S):
+            t = self._audio_expected_t
+        self._audio_expected_t = t + frame.samples / frame.sample_rate
         for t_out, samples in audio_out(frame, t):
             self.rings.push_audio(t_out, samples)
             self._counts["audio_samples"] += len(samples)

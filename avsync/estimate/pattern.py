@@ -42,7 +42,9 @@ class FlashDetector:
                 self._recent.append(luma)
             return None
         if len(self._recent) >= 3:
-            base = float(np.median(self._recent))
+            ordered = sorted(self._recent)  # a median of <= 9 values; np.median is slower
+            mid = len(ordered) // 2
+            base = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
             if luma - base >= self.min_contrast:
                 self._flash_base = base
                 return t
@@ -74,7 +76,16 @@ class BeepDetector:
         self._long = 10 * self._short
         self.reset()
 
+    def _carrier(self, n: int) -> np.ndarray:
+        """exp(-j w k) for k < n, cached: only the magnitude is used downstream, so the
+        phase may restart at every buffer start."""
+        if len(self._carrier_cache) < n:
+            k = np.arange(max(n, 2 * len(self._carrier_cache)))
+            self._carrier_cache = np.exp(-2j * math.pi * self.tone_hz / self.rate * k)
+        return self._carrier_cache[:n]
+
     def reset(self) -> None:
+        self._carrier_cache = np.zeros(0, np.complex128)
         self._buf = np.zeros(0, np.float32)
         self._buf_t0 = 0.0
         self._last_onset = -math.inf
@@ -102,8 +113,7 @@ class BeepDetector:
         n = len(buf)
         if n < 2 * self._long:
             return [], 0
-        k = np.arange(n)
-        base = buf * np.exp(-2j * math.pi * self.tone_hz / self.rate * k)
+        base = buf * self._carrier(n)
         amp_long = 2 * np.abs(self._box(base, self._long))
         power_long = self._box(buf.astype(np.float64) ** 2, self._long)
         purity = np.divide(amp_long**2 / 2, power_long, out=np.zeros_like(power_long),

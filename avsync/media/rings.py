@@ -226,11 +226,18 @@ class AVRings:
     def push_video(self, t: float, feature: np.ndarray) -> None:
         with self._flow.lock:
             self.video._push_locked(t, feature, self.lossless)
-            self._flow.data.notify_all()
+            self._wake_consumer_locked()
 
     def push_audio(self, t: float, samples: np.ndarray) -> None:
         with self._flow.lock:
             self.audio._push_locked(t, samples, self.lossless, self.max_gap_s)
+            self._wake_consumer_locked()
+
+    def _wake_consumer_locked(self) -> None:
+        # only when what it waits for is there: a wake-up per item costs more than
+        # the analysis of the item (thread switches under the GIL)
+        wants = self._flow.consumer_wants
+        if wants is not None and self._complete_until_locked() >= wants:
             self._flow.data.notify_all()
 
     def mark_discontinuity(self, t: float) -> None:

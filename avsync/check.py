@@ -2,23 +2,37 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from avsync.errors import BadInputError
+from avsync.estimate.offset import MEASURED, NO_FACE
 from avsync.estimate.pattern import PatternAnalyser, PatternResult
+from avsync.estimate.robust import theil_sen
+from avsync.features.face import MouthFeaturizer
 from avsync.features.luma import LumaFeaturizer
+from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.sources import ANALYSIS_RATE, open_input
-from avsync.pipeline import run_source
+from avsync.pipeline import RunResult, run_source
+from avsync.records import MediaInfo
 from avsync.report import FAIL, PASS, UNMEASURED, Report, WindowResult
 from avsync.standards import DEFAULT_STANDARD, STANDARDS, Tolerance
+
+# A test signal shows itself within two periods; past this much media with no beep,
+# the file is talking-head content and goes to the lip-sync path.
+TEST_SIGNAL_PROBE_S = 10.0
 
 
 @dataclass(frozen=True)
 class CheckConfig:
     tolerance: Tolerance = STANDARDS[DEFAULT_STANDARD]
-    hop_s: float = 1.0  # how much media each analysis step takes from the rings
+    hop_s: float = 1.0  # how much media each test-signal analysis step takes
     tone_hz: float = 1000.0
+    method: str = "auto"  # auto | test-signal | lipsync
+    lipsync: LipSyncConfig = field(default_factory=LipSyncConfig)
 
 
 def check_file(
@@ -26,8 +40,39 @@ def check_file(
     config: CheckConfig | None = None,
     on_progress: Callable[[float, float | None], None] | None = None,
 ) -> Report:
-    """Measure the A/V offset of one file. Raises BadInputError for unusable input."""
+    """Measure the A/V offset of one file. Raises BadInputError for unusable input.
+
+    auto: the test-signal path first (exact, cheap); if no beep has shown up after
+    TEST_SIGNAL_PROBE_S, the file is read again by the lip-sync path.
+    """
     config = config or CheckConfig()
+    if config.method not in ("auto", "test-signal", "lipsync"):
+        raise ValueError(f"unknown method {config.method!r}")
+    if config.method != "lipsync":
+        pattern = PatternAnalyser(ANALYSIS_RATE, config.tone_hz)
+        probe = config.method == "auto"
+        info, run = _run(path, LumaFeaturizer(), pattern, on_progress,
+                         keep_going=lambda: not probe or pattern.still_possible(
+                             TEST_SIGNAL_PROBE_S))
+        result = pattern.result()
+        if result.found or config.method == "test-signal":
+            common = _common(info, run, config, warnings=_warnings(info, run))
+            if not result.found:
+                return Report(method=None, offset_ms=None, confidence=0.0,
+                              drift_ms_per_min=None, verdict=UNMEASURED,
+                              reason=_why_no_signal(result), **common)
+            return _pattern_report(result, config.tolerance, info.video.fps, common)
+    probe_info = open_input(path).info  # cheap: the fps the analyser needs
+    fps = (probe_info.video.fps if probe_info.video else None) or 25.0
+    analyser = LipSyncAnalyser(config.lipsync, fps)
+    info, run = _run(path, MouthFeaturizer(), analyser, on_progress,
+                     hop_s=config.lipsync.hop_s, window_s=config.lipsync.window_s,
+                     audio_margin_s=analyser.audio_margin_s)
+    common = _common(info, run, config, warnings=_warnings(info, run))
+    return lipsync_report(analyser, config.tolerance, fps, common)
+
+
+def _run(path, featurizer, analyser, on_progress, **kwargs) -> tuple[MediaInfo, RunResult]:
     opened = open_input(path)
     info = opened.info
     try:
@@ -35,18 +80,21 @@ def check_file(
             raise BadInputError(f"{info.url}: no video stream (nothing to measure audio against)")
         if opened.audio is None:
             raise BadInputError(f"{info.url}: no audio stream (nothing to measure against video)")
-        analyser = PatternAnalyser(ANALYSIS_RATE, config.tone_hz)
         progress = None
         if on_progress:
             def progress(t: float) -> None:
                 on_progress(t, info.duration_s)
-        run = run_source(opened, LumaFeaturizer(), analyser, config.hop_s, on_progress=progress)
+        kwargs.setdefault("hop_s", 1.0)
+        run = run_source(opened, featurizer, analyser, on_progress=progress, **kwargs)
     finally:
         opened.container.close()
     if run.first_t is None or run.stats.video_frames == 0 or run.stats.audio_samples == 0:
         reason = run.ended_early or "no decodable audio and video"
         raise BadInputError(f"{info.url}: {reason}")
+    return info, run
 
+
+def _warnings(info: MediaInfo, run: RunResult) -> list[str]:
     warnings = []
     if run.ended_early:
         warnings.append(f"input ended early ({run.ended_early}); measured what was readable")
@@ -57,22 +105,37 @@ def check_file(
         warnings.append(f"{run.stats.decode_errors} corrupt packets skipped")
     if run.stats.timestamp_jumps:
         warnings.append(f"{run.stats.timestamp_jumps} timestamp jumps; no event spans one")
-    analysed = (run.last_t or 0) - run.first_t
-    result = analyser.result()
-    common = dict(file=info.url, media=info, tolerance=config.tolerance,
-                  duration_s=info.duration_s, analysed_s=analysed, stats=run.stats,
-                  warnings=warnings)
-    if not result.found:
-        return Report(method=None, offset_ms=None, confidence=0.0, drift_ms_per_min=None,
-                      verdict=UNMEASURED, reason=_why_no_signal(result), **common)
-    return _pattern_report(result, config.tolerance, info.video.fps, common)
+    if run.stats.video_dropped or run.stats.audio_dropped_samples:
+        warnings.append("analysis fell behind and dropped data "
+                        f"({run.stats.video_dropped} frames, "
+                        f"{run.stats.audio_dropped_samples} audio samples)")
+    return warnings
+
+
+def _common(info: MediaInfo, run: RunResult, config: CheckConfig, warnings: list[str]) -> dict:
+    return dict(file=info.url, media=info, tolerance=config.tolerance,
+                duration_s=info.duration_s, analysed_s=run.analysed_s,
+                stats=run.stats, warnings=warnings)
 
 
 def _why_no_signal(result: PatternResult) -> str:
-    return (
-        f"no flash/beep test signal found ({result.flashes} flashes, {result.beeps} beeps, "
-        f"{len(result.events)} paired); lip-sync measurement is not available yet"
-    )
+    return (f"no flash/beep test signal found ({result.flashes} flashes, {result.beeps} beeps, "
+            f"{len(result.events)} paired)")
+
+
+def verdict_over_span(
+    mean_ms: float, drift_ms_per_s: float, t_first: float, t_last: float, intercept_ms: float,
+    tol: Tolerance,
+) -> tuple[str, str | None, list[float]]:
+    """PASS only if the offset stays inside the band over the whole span (drift too)."""
+    ends = [intercept_ms + drift_ms_per_s * t for t in (t_first, t_last)]
+    values = [mean_ms, *ends]
+    worst = max(values, key=lambda v: max(v - tol.lead_ms, tol.lag_ms - v))
+    verdict = PASS if all(tol.contains(v) for v in values) else FAIL
+    reason = None
+    if verdict == FAIL and tol.contains(mean_ms):
+        reason = f"drift takes the offset to {worst:+.1f} ms within the file"
+    return verdict, reason, ends
 
 
 def _pattern_report(
@@ -93,18 +156,53 @@ def _pattern_report(
     spread_allowed = frame_ms / 4 + abs(drift_ms) * (result.events[-1].flash_t -
                                                      result.events[0].flash_t)
     confidence = paired * min(1.0, spread_allowed / spread_ms) if spread_ms > 0 else paired
-    # the verdict holds for the whole span: the fitted offset at both ends must be inside
-    t_first, t_last = result.events[0].flash_t, result.events[-1].flash_t
-    ends = [result.line_intercept * 1e3 + drift_ms * t for t in (t_first, t_last)]
     mean_ms = result.offset_s * 1e3
-    worst = max([mean_ms, *ends], key=lambda v: max(v - tol.lead_ms, tol.lag_ms - v))
-    verdict = PASS if all(tol.contains(v) for v in [mean_ms, *ends]) else FAIL
-    reason = None
-    if verdict == FAIL and tol.contains(mean_ms):
-        reason = f"drift takes the offset to {worst:+.1f} ms within the file"
+    verdict, reason, ends = verdict_over_span(
+        mean_ms, drift_ms, result.events[0].flash_t, result.events[-1].flash_t,
+        result.line_intercept * 1e3, tol)
     detail = {"events": sum(result.inliers), "flashes": result.flashes, "beeps": result.beeps,
               "period_s": result.period_s,
               "offset_start_ms": round(ends[0], 3), "offset_end_ms": round(ends[1], 3)}
     return Report(method="test-signal", offset_ms=mean_ms, confidence=confidence,
                   drift_ms_per_min=None if result.drift is None else drift_ms * 60,
                   verdict=verdict, windows=windows, reason=reason, detail=detail, **common)
+
+
+def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common: dict) -> Report:
+    res = analyser.result
+    windows = [WindowResult(w.t, None if w.offset_s is None else w.offset_s * 1e3,
+                            w.confidence, w.status) for w in res.windows]
+    detail = {"faces_seen": res.faces_seen,
+              "windows_by_status": dict(Counter(w.status for w in res.windows)),
+              "window_s": analyser.config.window_s, "hop_s": analyser.config.hop_s,
+              "max_offset_ms": analyser.config.max_offset_s * 1e3,
+              "articulation_lead_ms": analyser.config.lead_s * 1e3}
+    method = "lipsync-classical"
+    clip = analyser.clip_estimate()
+    if clip is None or clip.offset_s is None:
+        counts = detail["windows_by_status"]
+        if not counts.get(NO_FACE, 0) < len(res.windows):
+            reason = "no face found"
+        elif clip is None:
+            reason = "no window with both a face and speech"
+        else:
+            reason = "lip movement and sound do not line up clearly enough to measure"
+        return Report(method=method, offset_ms=None, confidence=0.0, drift_ms_per_min=None,
+                      verdict=UNMEASURED, reason=reason, windows=windows, detail=detail,
+                      **common)
+    measured = [w for w in res.windows if w.status == MEASURED]
+    mean_ms = clip.offset_s * 1e3
+    drift = None
+    ends_fit = (mean_ms, 0.0)
+    if len(measured) >= 5 and measured[-1].t - measured[0].t >= 20.0:
+        fit = theil_sen(np.array([w.t for w in measured]),
+                        np.array([w.offset_s * 1e3 for w in measured]))
+        drift = fit.slope  # ms per s
+        ends_fit = (fit.intercept, fit.slope)
+    verdict, reason, ends = verdict_over_span(
+        mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
+        ends_fit[0] if drift is not None else mean_ms, tol)
+    detail["offset_start_ms"], detail["offset_end_ms"] = round(ends[0], 1), round(ends[1], 1)
+    return Report(method=method, offset_ms=mean_ms, confidence=clip.confidence,
+                  drift_ms_per_min=None if drift is None else drift * 60, verdict=verdict,
+                  reason=reason, windows=windows, detail=detail, **common)

@@ -27,6 +27,7 @@ class RunResult:
     last_t: float | None  # media time the data ended at
     stats: SourceStats
     ended_early: str | None  # why the input stopped before its end, if it did
+    analysed_s: float = 0.0  # media time covered by the windows fed (holes skipped)
 
 
 def run_source(
@@ -34,36 +35,55 @@ def run_source(
     featurizer: Featurizer,
     analyser: Analyser,
     hop_s: float = 1.0,
+    window_s: float | None = None,
+    audio_margin_s: float = 0.0,
     lossless: bool = True,
     on_progress: Callable[[float], None] | None = None,
+    keep_going: Callable[[], bool] = lambda: True,
 ) -> RunResult:
-    """Decode `opened` on a producer thread and feed the analyser hop by hop.
+    """Decode `opened` on a producer thread and feed the analyser one window per hop.
 
-    Raises the producer's error if it failed outright.
+    Windows end every hop_s and reach window_s back (default: hop_s, so they tile
+    the stream); their audio reaches audio_margin_s further on both sides, for
+    scorers that shift it. keep_going() is asked after each window. Raises the
+    producer's error if it failed outright.
     """
+    window_s = hop_s if window_s is None else window_s
     if hop_s <= 0:
         raise ValueError(f"hop {hop_s} s must be positive")
+    if window_s < hop_s:
+        raise ValueError(f"window {window_s} s is shorter than the hop {hop_s} s: "
+                         "windows would leave gaps; lengthen the window or shorten the hop")
     rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
                     lossless=lossless)
     producer = Producer(opened, rings, featurizer).start()
     first_t = last_t = None
+    analysed = 0.0
     try:
         rings.wait_started()
         first_t = _first_time(rings)
         t = first_t
         seen_jumps = 0
-        while t is not None:
-            rings.wait_until(t + hop_s)
+        while t is not None and keep_going():
+            rings.wait_until(t + hop_s + audio_margin_s)
             end = _data_end(rings)
             t1 = min(t + hop_s, end)
             if t1 <= t:
                 break
+            ahead = rings.next_data_time(t)
+            if ahead is None:
+                break
+            if ahead >= t1:  # nothing in this hop: skip the hole (broken or far-apart PTS)
+                t = ahead
+                continue
             jumps = rings.discontinuities_in(-math.inf, math.inf)
             for jump_t in jumps[seen_jumps:]:
                 analyser.reset_at(jump_t)
             seen_jumps = len(jumps)
-            analyser.feed(rings.window(t, t1))
-            rings.release(t1)
+            analyser.feed(rings.window(max(first_t, t1 - window_s), t1, audio_margin_s))
+            # keep what the next window still needs
+            rings.release(t1 + hop_s - window_s - audio_margin_s)
+            analysed += t1 - t
             t = last_t = t1
             if on_progress:
                 on_progress(t)
@@ -72,7 +92,7 @@ def run_source(
         producer.join()
     if producer.error is not None:
         raise producer.error
-    return RunResult(first_t, last_t, producer.stats, producer.ended_early)
+    return RunResult(first_t, last_t, producer.stats, producer.ended_early, analysed)
 
 
 def _first_time(rings: AVRings) -> float | None:

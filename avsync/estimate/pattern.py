@@ -221,6 +221,12 @@ class PatternAnalyser:
         self.flashes: list[float] = []
         self.beeps: list[float] = []
         self.barriers: list[float] = []
+        self._first_t: float | None = None
+        self._seen_s = 0.0
+
+    def still_possible(self, probe_s: float) -> bool:
+        """False once probe_s of media went by without a single beep: not a test signal."""
+        return bool(self.beeps) or self._seen_s < probe_s
 
     def reset_at(self, t: float) -> None:
         """A timestamp jump at t: detectors restart and no pair spans it."""
@@ -229,6 +235,9 @@ class PatternAnalyser:
         self.barriers.append(t)
 
     def feed(self, window: Window) -> None:
+        if self._first_t is None:
+            self._first_t = window.t0
+        self._seen_s = window.t1 - self._first_t
         for t, feature in zip(window.video_times, window.video_features, strict=True):
             onset = self.flash(float(t), float(feature[0]))
             if onset is not None:

@@ -94,6 +94,9 @@ class VideoRing:
         keep = (times >= t0) & (times < t1)
         return times[keep].copy(), self._features[idx[keep]].copy()
 
+    def _times_locked(self) -> np.ndarray:
+        return self._times[np.arange(self._start, self._count) % self.capacity]
+
     def _release_locked(self, t: float) -> None:
         while self._start < self._count and self._times[self._start % self.capacity] < t:
             self._start += 1
@@ -292,14 +295,28 @@ class AVRings:
             finally:
                 self._flow.consumer_wants = None
 
-    def window(self, t0: float, t1: float) -> Window:
-        """Copies of the video items and audio samples presented in [t0, t1)."""
+    def window(self, t0: float, t1: float, audio_margin_s: float = 0.0) -> Window:
+        """Copies of the video items presented in [t0, t1), and of the audio samples in
+        [t0 - audio_margin_s, t1 + audio_margin_s) (for scorers that shift the audio)."""
         if t1 <= t0:
             raise ValueError(f"empty window [{t0}, {t1})")
         with self._flow.lock:
             vt, vf = self.video._slice_locked(t0, t1)
-            audio, audio_t0 = self.audio._slice_locked(t0, t1)
+            audio, audio_t0 = self.audio._slice_locked(t0 - audio_margin_s, t1 + audio_margin_s)
         return Window(t0, t1, vt, vf, audio, audio_t0, self.audio.rate)
+
+    def next_data_time(self, t: float) -> float | None:
+        """Media time of the first video item or audio sample at or after t, if any."""
+        with self._flow.lock:
+            times = self.video._times_locked()
+            later = times[times >= t]
+            candidates = [float(later.min())] if later.size else []
+            audio = self.audio
+            if audio.origin is not None and audio._count > audio._start:
+                first = audio.origin + audio._start / audio.rate
+                if audio.end_time > t:
+                    candidates.append(max(first, t))
+            return min(candidates) if candidates else None
 
     def release(self, t: float) -> None:
         """The consumer no longer needs data before media time t."""

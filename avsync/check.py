@@ -202,7 +202,8 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
     verdict, reason, ends = verdict_over_span(
         mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
         ends_fit[0] if drift is not None else mean_ms, tol)
-    detail["offset_start_ms"], detail["offset_end_ms"] = round(ends[0], 1), round(ends[1], 1)
+    detail["offset_start_ms"] = round(float(ends[0]), 1)
+    detail["offset_end_ms"] = round(float(ends[1]), 1)
     return Report(method=method, offset_ms=mean_ms, confidence=clip.confidence,
                   drift_ms_per_min=None if drift is None else drift * 60, verdict=verdict,
                   reason=reason, windows=windows, detail=detail, **common)

@@ -41,6 +41,7 @@ class LipSyncConfig:
     confidence_scale: float = 0.25
     min_prominence: float = 0.1
     lead_s: float = classical.ARTICULATION_LEAD_S
+    signal: str = "change"  # classical scorer: "level", "change" or "both"
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_s <= self.window_s:
@@ -101,7 +102,7 @@ class LipSyncAnalyser:
         best: tuple[OffsetEstimate, Curve, int] | None = None
         for track_id, (t, opening) in tracks.items():
             scores = classical.correlation_curve(t, opening, env_t, env, self.offsets,
-                                                 self.config.lead_s)
+                                                 self.config.lead_s, self.config.signal)
             curve = Curve(self.offsets, scores)
             est = estimate(centre, curve, self.config.confidence_scale,
                            self.config.min_prominence)

@@ -72,7 +72,7 @@ def test_drift_that_leaves_the_band_fails_even_if_the_mean_is_inside(make_signal
     assert "drift takes the offset" in report["reason"]
 
 
-def test_no_test_signal_exits_2_with_the_reason(tmp_path, capsys):
+def test_no_test_signal_and_no_face_exits_2_with_the_reason(tmp_path, capsys):
     path = tmp_path / "noise.mp4"
     rng = np.random.default_rng(0)
     with av.open(str(path), "w") as out:
@@ -92,7 +92,9 @@ def test_no_test_signal_exits_2_with_the_reason(tmp_path, capsys):
     assert main(["check", str(path), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "unmeasured" and report["offset_ms"] is None
-    assert "no flash/beep test signal" in report["reason"]
+    assert report["method"] == "lipsync-classical"  # no beep: the lip-sync path was tried
+    assert report["reason"] == "no face found"
+    assert {w["status"] for w in report["windows"]} == {"no_face"}
 
 
 def test_plot_draws_the_timeline(make_signal, tmp_path, capsys):

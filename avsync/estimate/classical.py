@@ -3,23 +3,27 @@
 No training: for each candidate offset the envelope is read at the times that offset
 implies and correlated (Pearson) with the inner-lip opening. The mouth moves before
 the sound it shapes, so the envelope is read ARTICULATION_LEAD_S later than the
-picture; that lead is calibrated on in-sync clips (tools/calibrate_classical.py,
-README "Lip-sync measurement"), never on the evaluation split.
+picture; that lead is calibrated on in-sync clips of the training split
+(`tools/evaluate.py DIR --split train --offsets 0 --lead-ms 0`: the median clip
+offset), never on the evaluation split.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-# Median peak lag of opening-vs-envelope on the training split of ../shared/clips/dev
-# (tools/calibrate_classical.py; recorded in README). Sound follows the mouth by this.
-ARTICULATION_LEAD_S = 0.0
+# Median clip-level peak of opening-vs-envelope changes, lead 0, on the training split
+# of ../shared/clips/dev (18 clips: -82.9 ms; README). Sound follows the mouth by this.
+ARTICULATION_LEAD_S = 0.083
 
 
 def zscore_rows(x: np.ndarray) -> np.ndarray:
     x = x - x.mean(axis=-1, keepdims=True)
     sd = x.std(axis=-1, keepdims=True)
     return np.divide(x, sd, out=np.zeros_like(x), where=sd > 1e-9)
+
+
+SIGNALS = ("level", "change", "both")
 
 
 def correlation_curve(
@@ -29,12 +33,25 @@ def correlation_curve(
     env: np.ndarray,
     offsets_s: np.ndarray,
     lead_s: float = ARTICULATION_LEAD_S,
+    signal: str = "both",
 ) -> np.ndarray:
     """Pearson correlation of opening(t) with env(t + lead - d), for each offset d.
 
     d > 0 means the audio leads: the sound of picture time t was captured at t - d.
+    signal: "level" correlates the signals, "change" their frame-to-frame changes
+    (onsets: sharper in time, blind to slow trends), "both" concatenates the two.
     """
     when = video_t[None, :] + lead_s - offsets_s[:, None]
     a = np.interp(when, env_t, env)
-    v = zscore_rows(opening[None, :].astype(np.float64))
-    return (zscore_rows(a) * v).mean(axis=1)
+    v = opening[None, :].astype(np.float64)
+    parts_a, parts_v = [], []
+    if signal in ("level", "both"):
+        parts_a.append(zscore_rows(a))
+        parts_v.append(zscore_rows(v))
+    if signal in ("change", "both"):
+        parts_a.append(zscore_rows(np.diff(a, axis=1)))
+        parts_v.append(zscore_rows(np.diff(v, axis=1)))
+    if not parts_a:
+        raise ValueError(f"signal {signal!r}: use one of {SIGNALS}")
+    a, v = np.concatenate(parts_a, axis=1), np.concatenate(parts_v, axis=1)
+    return (a * v).mean(axis=1)  # with "both": the mean of the two correlations

@@ -1,0 +1,144 @@
+"""Lip-sync path: estimator, face front end, classical scorer, check on talking heads."""
+
+import json
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from avsync.check import CheckConfig, check_file
+from avsync.cli import main
+from avsync.estimate.offset import FLAT, MEASURED, Curve, candidate_offsets, estimate, peak
+from avsync.features import audio as af
+from avsync.features.face import MouthFeaturizer
+from avsync.lipsync import LipSyncConfig
+from avsync.synth.talking_head import (
+    ARTICULATION_LEAD_S,
+    TalkingHeadSpec,
+    envelope,
+    syllable_track,
+    write_talking_head,
+)
+from tests.conftest import SHARED_CLIPS
+
+FRAME_MS = 40.0  # the synthetic heads run at 25 fps
+
+
+# -- estimator -------------------------------------------------------------------------
+def test_peak_is_exact_on_the_grid_and_refined_between_steps():
+    offsets = candidate_offsets(0.6, 0.04)
+    exact = Curve(offsets, -np.abs(offsets - 0.12))
+    assert peak(exact)[0] == pytest.approx(0.12)
+    parabola = Curve(offsets, 1 - ((offsets - 0.0537) / 0.1) ** 2)  # between two steps
+    assert peak(parabola)[0] == pytest.approx(0.0537, abs=1e-6)
+
+
+def test_flat_or_noisy_curve_gives_no_estimate():
+    offsets = candidate_offsets(0.6, 0.04)
+    flat = estimate(1.0, Curve(offsets, np.full(len(offsets), 0.3)), 0.25, 0.1)
+    assert flat.status == FLAT and flat.offset_s is None
+    sharp = estimate(1.0, Curve(offsets, np.exp(-(((offsets + 0.2) / 0.05) ** 2))), 0.25, 0.1)
+    assert sharp.status == MEASURED and sharp.offset_s == pytest.approx(-0.2, abs=0.005)
+    assert sharp.confidence > flat.confidence
+
+
+def test_config_errors_say_what_to_change():
+    with pytest.raises(ValueError, match="gaps"):
+        LipSyncConfig(window_s=1.0, hop_s=2.0)
+    with pytest.raises(ValueError, match="2 s"):
+        LipSyncConfig(max_offset_s=3.0)
+
+
+# -- audio features --------------------------------------------------------------------
+def test_speech_band_level_and_frame_times():
+    t = np.arange(16_000) / 16_000
+    tone = np.sin(2 * np.pi * 1000 * t).astype(np.float32)  # full scale, in the band
+    power = af.power_frames(tone)
+    assert np.median(af.speech_band_db(power)) == pytest.approx(0.0, abs=1.0)
+    low = af.power_frames((0.01 * tone).astype(np.float32))
+    assert np.median(af.speech_band_db(low)) == pytest.approx(-40.0, abs=1.0)
+    times = af.frame_times(len(power), t0=2.0)
+    assert times[0] == pytest.approx(2.0125) and times[1] - times[0] == pytest.approx(0.01)
+    assert af.log_mel(power).shape == (len(power), af.N_MELS)
+
+
+# -- face front end --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    path = tmp_path_factory.mktemp("head") / "head.mp4"
+    write_talking_head(path, TalkingHeadSpec(duration_s=8.0))
+    return path
+
+
+def test_front_end_finds_the_face_and_the_opening_follows_the_speech(head):
+    featurizer = MouthFeaturizer()
+    records, times = [], []
+    with av.open(str(head)) as c:
+        for frame in c.decode(video=0):
+            records.append(featurizer(frame))
+            times.append(frame.time)
+    present = np.array([r["present"][0] for r in records])
+    assert present.mean() > 0.95
+    assert all(r["faces_seen"] == 1 for r in records)
+    opening = np.array([r["geometry"][0][0] for r in records])
+    truth = envelope(np.array(times) + ARTICULATION_LEAD_S,
+                     syllable_track(8.0, np.random.default_rng(0)))
+    assert np.corrcoef(opening[present], truth[present])[0, 1] > 0.8
+    crops = np.array([r["mouth"][0] for r in records])
+    assert crops.shape[1:] == (48, 96) and crops.std() > 5  # a real picture, not blank
+
+
+# -- check on talking heads ------------------------------------------------------------
+@pytest.mark.parametrize("offset_ms", [-200.0, 0.0, 160.0])
+def test_check_measures_a_talking_head_within_one_frame(tmp_path, offset_ms):
+    path = tmp_path / "head.mp4"
+    write_talking_head(path, TalkingHeadSpec(offset_ms=offset_ms))
+    report = check_file(str(path))
+    assert report.method == "lipsync-classical"
+    assert report.offset_ms == pytest.approx(offset_ms, abs=FRAME_MS)
+    assert report.confidence > 0.5
+    assert {w.status for w in report.windows} == {MEASURED}
+
+
+def test_two_faces_the_speaker_is_chosen(tmp_path):
+    path = tmp_path / "two.mp4"
+    write_talking_head(path, TalkingHeadSpec(offset_ms=-80.0, faces=2))
+    report = check_file(str(path))
+    assert report.detail["faces_seen"] == 2
+    assert report.offset_ms == pytest.approx(-80.0, abs=FRAME_MS)
+
+
+def test_silence_is_no_speech_and_exit_2(tmp_path, capsys):
+    src = tmp_path / "head.mp4"
+    write_talking_head(src, TalkingHeadSpec(duration_s=6.0))
+    silent = tmp_path / "silent.mkv"
+    with av.open(str(src)) as i, av.open(str(silent), "w") as o:
+        v = o.add_stream_from_template(i.streams.video[0])
+        a = o.add_stream("pcm_s16le", rate=16_000)
+        a.layout = "mono"
+        for p in i.demux(i.streams.video[0]):
+            if p.size:
+                p.stream = v
+                o.mux(p)
+        for k in range(0, 6 * 16_000, 1600):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1600), np.int16), format="s16",
+                                               layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 16_000, k, Fraction(1, 16_000)
+            o.mux(a.encode(frame))
+    assert main(["check", str(silent), "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert {w["status"] for w in report["windows"]} == {"no_speech"}
+    assert report["offset_ms"] is None and "speech" in report["reason"]
+
+
+# -- real footage (skips where ../shared is absent) -------------------------------------
+@pytest.mark.skipif(not SHARED_CLIPS.exists(), reason="../shared/clips/dev not present")
+def test_a_known_shift_of_real_footage_is_measured(tmp_path):
+    from tools.shift_audio import shift_audio
+
+    clip = SHARED_CLIPS / "FuxiVirtualHuman__styletalk__Obama_clip2.mkv"
+    config = CheckConfig(method="lipsync")
+    base = check_file(str(shift_audio(clip, tmp_path / "a.mkv", 0.0)), config).offset_ms
+    moved = check_file(str(shift_audio(clip, tmp_path / "b.mkv", 200.0)), config).offset_ms
+    assert moved - base == pytest.approx(200.0, abs=1000 / 30)  # one frame at 30 fps

@@ -42,13 +42,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--plot", metavar="PNG", help="draw offset over time to this PNG file")
     check.add_argument("--tone-hz", type=float, default=1000.0,
                        help="beep frequency of the test signal (default 1000)")
+    check.add_argument("--method", choices=["auto", "test-signal", "lipsync"], default="auto",
+                       help="auto (default): the test signal if there is one, else lip sync")
+    check.add_argument("--max-offset", type=float, default=600.0, metavar="MS",
+                       help="lip sync: largest offset searched, both signs (default 600, "
+                            "at most 2000)")
+    check.add_argument("--window", type=float, default=3.0, metavar="S",
+                       help="lip sync: seconds per measurement window (default 3)")
+    check.add_argument("--hop", type=float, default=1.0, metavar="S",
+                       help="lip sync: seconds between windows (default 1)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     gen = sub.add_parser("generate", help="write a flash/beep test signal with a known offset")
     _add_generate_args(gen)
 
     demo = sub.add_parser("demo", help="generate a test clip with a known offset and check it")
-    demo.add_argument("--offset", type=float, default=-80.0, help="injected offset, ms")
+    demo.add_argument("--offset", type=float, default=-80.0,
+                      help="offset injected into the test signal, ms")
+    demo.add_argument("--head-offset", type=float, default=120.0,
+                      help="offset injected into the talking head, ms")
     demo.add_argument("--dir", help="keep the clip in this folder (default: a temp folder)")
     return parser
 
@@ -94,10 +106,17 @@ def _tolerance(args: argparse.Namespace):
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from avsync.check import CheckConfig, check_file
+    from avsync.lipsync import LipSyncConfig
     from avsync.progress import ProgressBar
     from avsync.report import plot_timeline, render_text
 
-    config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz)
+    try:
+        lipsync = LipSyncConfig(window_s=args.window, hop_s=args.hop,
+                                max_offset_s=args.max_offset / 1000)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz, method=args.method,
+                         lipsync=lipsync)
     if args.plot and not Path(args.plot).resolve().parent.is_dir():
         raise UsageError(f"--plot {args.plot}: folder does not exist")
     bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
@@ -154,19 +173,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    """Both paths on made-up media with a known truth: a test signal, a talking head."""
     from avsync.check import check_file
     from avsync.report import render_text
-    from avsync.synth import TestSignalSpec
+    from avsync.synth import TalkingHeadSpec, TestSignalSpec, write_talking_head
 
+    measured = []
     with tempfile.TemporaryDirectory(prefix="avsync-demo-") as tmp:
         folder = Path(args.dir or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         clip = str(folder / "demo-test-signal.mp4")
-        spec = TestSignalSpec(duration_s=20.0, size=(1280, 720), offset_ms=args.offset)
-        _write(clip, spec)
+        _write(clip, TestSignalSpec(duration_s=20.0, size=(1280, 720), offset_ms=args.offset))
         print(f"generated {clip}: flash/beep test signal, audio offset {args.offset:+g} ms")
-        report = check_file(clip)
-        print(render_text(report))
-    print(f"injected {args.offset:+.1f} ms, measured {report.offset_ms:+.2f} ms"
-          if report.offset_ms is not None else "nothing measured")
-    return 0 if report.offset_ms is not None else report.exit_code
+        signal = check_file(clip)
+        print(render_text(signal))
+        measured.append(("test signal", args.offset, signal))
+        head = str(folder / "demo-talking-head.mp4")
+        write_talking_head(head, TalkingHeadSpec(offset_ms=args.head_offset))
+        print(f"\ngenerated {head}: synthetic talking head, audio offset "
+              f"{args.head_offset:+g} ms")
+        talking = check_file(head)
+        print(render_text(talking))
+        measured.append(("talking head", args.head_offset, talking))
+    print()
+    for what, truth, report in measured:
+        got = "nothing measured" if report.offset_ms is None else f"{report.offset_ms:+.2f} ms"
+        print(f"{what:<13} injected {truth:+.1f} ms, measured {got}")
+    return 0 if all(r.offset_ms is not None for _, _, r in measured) else 2

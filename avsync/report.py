@@ -141,6 +141,16 @@ def _method_detail(report: Report) -> str:
         plural = "" if d["events"] == 1 else "s"
         return (f" (flash/beep): {d['events']} event{plural} measured"
                 f" of {d['flashes']} flashes, {d['beeps']} beeps")
+    if report.method.startswith("lipsync") and report.windows:
+        counts: dict[str, int] = {}
+        for w in report.windows:
+            counts[w.status] = counts.get(w.status, 0) + 1
+        measured = counts.pop("measured", 0)
+        others = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
+        faces = d.get("faces_seen")
+        return (f": {measured} of {len(report.windows)} windows measured"
+                + (f" ({others})" if others else "")
+                + (f", {faces} face{'' if faces == 1 else 's'} seen" if faces else ""))
     return ""
 
 

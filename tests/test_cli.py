@@ -1,6 +1,7 @@
 """The command line as users and pipelines meet it: output, exit codes, bad input."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -145,13 +146,17 @@ def test_bad_input_gives_one_line_and_exit_3(make_signal, tmp_path):
                                   ["check", "x.mp4", "--tolerance", "40"],
                                   ["generate", "o.mp4", "--fps", "abc"],
                                   ["generate", "o.mp4", "--size", "100"],
-                                  ["generate", "o.mp4", "--codec", "nonsense"]])
+                                  ["generate", "o.mp4", "--codec", "nonsense"],
+                                  ["check", "x.mp4", "--method", "guess"],
+                                  ["check", "x.mp4", "--max-offset", "3000"],
+                                  ["check", "x.mp4", "--window", "1", "--hop", "2"]])
 def test_bad_flags_give_one_line_and_exit_3(tmp_path, args):
     result = subprocess.run([sys.executable, "-m", "avsync", *args], capture_output=True,
                             text=True, cwd=tmp_path, timeout=60)
     assert result.returncode == 3
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+    assert "x.mp4" not in result.stderr  # refused for the flag, before the file is opened
 
 
 def test_corrupt_packets_are_skipped_and_reported(make_signal, tmp_path):
@@ -201,3 +206,20 @@ def test_progress_bar_draws_and_clears():
     assert "50%" in buf.getvalue() and "30.0/60.0 s" in buf.getvalue()
     bar.close()
     assert buf.getvalue().endswith("\r\033[K")
+
+
+def test_demo_measures_both_generated_clips(tmp_path, capsys):
+    assert main(["demo", "--offset", "-40", "--head-offset", "160", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    signal = re.search(r"test signal +injected -40.0 ms, measured ([-+.\d]+) ms", out)
+    head = re.search(r"talking head +injected \+160.0 ms, measured ([-+.\d]+) ms", out)
+    assert signal and abs(float(signal.group(1)) + 40) < 1
+    assert head and abs(float(head.group(1)) - 160) <= 40  # one frame at 25 fps
+    assert "lipsync-classical: 13 of 13 windows measured, 1 face seen" in out
+
+
+def test_forcing_lipsync_on_a_test_signal_finds_no_face(make_signal, capsys):
+    path, _ = make_signal(offset_ms=-40.0, duration_s=6.0, size=(320, 180))
+    assert main(["check", str(path), "--method", "lipsync", "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert report["method"] == "lipsync-classical" and report["reason"] == "no face found"

@@ -3,10 +3,19 @@
 
     python tools/bench.py check [--duration 600] [--size 1280x720] [--fps 25]
 
+    python tools/bench.py lipsync [CLIP] [--repeat 3]
+
 `check`: times `avsync check` on a flash/beep test-signal file against bare PyAV
 decoding of the same file (both streams; FFmpeg's AUTO, SLICE and no threading, the
 fastest taken as the baseline) in the same run, best of --repeat interleaved runs,
 and prints speeds as x real time and their ratio (target: check >= 0.8x bare decode).
+
+`lipsync`: times `avsync check` on a talking-head clip (default: the 1280x720 clip of
+../shared/clips/dev, else a generated head) as x real time, and splits the work by
+stage: decode (bare PyAV, same threading), face (detector + mesh), features (mouth
+crops, lip geometry, audio resampling and features) and scoring (curves, estimates).
+Stages run on two threads (producer, analysis), so their CPU seconds can add up to
+more than the wall time.
 """
 
 from __future__ import annotations
@@ -21,10 +30,15 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from avsync.check import check_file  # noqa: E402
+from avsync import lipsync  # noqa: E402
+from avsync.check import CheckConfig, check_file  # noqa: E402
+from avsync.estimate import classical  # noqa: E402
+from avsync.features import audio as audio_features  # noqa: E402
+from avsync.features import face  # noqa: E402
 from avsync.synth import TestSignalSpec, parse_fps, parse_size, write_test_signal  # noqa: E402
 
 THREAD_TYPES = ("AUTO", "SLICE", "NONE")
@@ -92,6 +106,109 @@ def bench_check(args: argparse.Namespace) -> dict:
     }
 
 
+SHARED_720P = (Path(__file__).resolve().parents[2] / "shared" / "clips" / "dev"
+               / "liutaocode__talking_face_preprocessing__FAzSK8PLmGI.mp4")
+
+
+class StageClock:
+    """Accumulates thread CPU seconds spent inside wrapped functions, per stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner: object, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            start = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] = self.seconds.get(stage, 0.0) + time.thread_time() - start
+
+        self._undo.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+
+def _talking_head_clip(args: argparse.Namespace) -> Path:
+    if args.clip:
+        return Path(args.clip)
+    if SHARED_720P.exists():
+        return SHARED_720P
+    from avsync.synth import TalkingHeadSpec, write_talking_head
+
+    path = Path(args.cache or tempfile.gettempdir()) / "avsync-bench" / "head-25fps.mp4"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        write_talking_head(path, TalkingHeadSpec(duration_s=30.0))
+    return path
+
+
+def bench_lipsync(args: argparse.Namespace) -> dict:
+    path = _talking_head_clip(args)
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        media_s = float(c.duration / 1e6) if c.duration else float(v.duration * v.time_base)
+        size, fps = f"{v.codec_context.width}x{v.codec_context.height}", float(v.average_rate)
+    config = CheckConfig(method="lipsync")
+    walls, autos, decodes, stages, offsets = [], [], [], [], []
+    for _ in range(args.repeat):
+        decodes.append(bare_decode(str(path), "AUTO"))
+        start = time.perf_counter()
+        check_file(str(path))  # auto: test-signal probe first, as users run it
+        autos.append(time.perf_counter() - start)
+        clock = StageClock()
+        clock.wrap(face.FaceTracker, "__call__", "face")
+        clock.wrap(face.MouthFeaturizer, "__call__", "features+face")
+        clock.wrap(audio_features, "power_frames", "audio features")
+        clock.wrap(audio_features, "speech_band_db", "audio features")
+        clock.wrap(audio_features, "envelope", "audio features")
+        clock.wrap(classical, "correlation_curve", "scoring")
+        clock.wrap(lipsync, "estimate", "scoring")
+        try:
+            start = time.perf_counter()
+            report = check_file(str(path), config)
+            walls.append(time.perf_counter() - start)
+        finally:
+            clock.restore()
+        stages.append(clock.seconds)
+        offsets.append(report.offset_ms)
+    best = int(np.argmin(walls))
+    cpu = stages[best]
+    per_stage = {
+        "decode (bare, AUTO threads)": min(decodes),
+        "face (detector + mesh)": cpu.get("face", 0.0),
+        "features (crops, geometry, audio)": cpu.get("features+face", 0.0) - cpu.get("face", 0.0)
+        + cpu.get("audio features", 0.0),
+        "scoring (curves, estimates)": cpu.get("scoring", 0.0),
+    }
+    frames = round(media_s * fps)
+    return {
+        "bench": "lipsync",
+        "file": str(path),
+        "media_s": round(media_s, 2),
+        "size": size,
+        "fps": round(fps, 3),
+        "repeats": args.repeat,
+        "check_lipsync_s": round(walls[best], 3),
+        "check_lipsync_x_realtime": round(media_s / walls[best], 1),
+        "check_auto_s": round(min(autos), 3),
+        "check_auto_x_realtime": round(media_s / min(autos), 1),
+        "stage_cpu_s": {k: round(v, 3) for k, v in per_stage.items()},
+        "stage_x_realtime": {k: round(media_s / v, 1) if v > 0 else None
+                             for k, v in per_stage.items()},
+        "face_ms_per_frame": round(1000 * cpu.get("face", 0.0) / max(1, frames), 2),
+        "measured_offset_ms": [None if o is None else round(o, 1) for o in offsets],
+        "cpus": os.cpu_count(),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -102,8 +219,12 @@ def main() -> int:
     check.add_argument("--offset", type=float, default=-40.0)
     check.add_argument("--repeat", type=int, default=3)
     check.add_argument("--cache", help="folder for generated media (default: temp)")
+    lip = sub.add_parser("lipsync", help="check on a talking head, split by stage")
+    lip.add_argument("clip", nargs="?", help="talking-head clip (default: 720p dev clip)")
+    lip.add_argument("--repeat", type=int, default=3)
+    lip.add_argument("--cache", help="folder for generated media (default: temp)")
     args = parser.parse_args()
-    result = {"check": bench_check}[args.bench](args)
+    result = {"check": bench_check, "lipsync": bench_lipsync}[args.bench](args)
     print(json.dumps(result, indent=2))
     return 0
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avsync.errors import BadInputError
+from avsync.estimate.jumps import find_jumps
 from avsync.estimate.offset import MEASURED, NO_FACE
 from avsync.estimate.pattern import PatternAnalyser, PatternResult
 from avsync.estimate.robust import theil_sen
@@ -168,6 +169,33 @@ def _pattern_report(
                   verdict=verdict, windows=windows, reason=reason, detail=detail, **common)
 
 
+def _lipsync_segments(analyser: LipSyncAnalyser, measured: list, fps: float,
+                      detail: dict) -> list[dict]:
+    """Offset jumps that persist, and the offset of each stretch between them (from the
+    average of its windows' curves); [] when the offset holds still."""
+    if len(measured) < 8:
+        return []
+    frame_ms = 1000.0 / fps
+    jumps = find_jumps(np.array([w.t for w in measured]),
+                       np.array([w.offset_s * 1e3 for w in measured]),
+                       min_step_ms=max(2 * frame_ms, 60.0))
+    if not jumps:
+        return []
+    index_of = {id(w): i for i, w in enumerate(analyser.result.windows)}
+    bounds = [0] + [index_of[id(measured[j.index])] for j in jumps] + [None]
+    segments = []
+    for first, stop in zip(bounds, bounds[1:], strict=False):
+        est = analyser.clip_estimate(first, stop)
+        windows = analyser.result.windows[first:stop]
+        segments.append({"t0": round(windows[0].t, 2), "t1": round(windows[-1].t, 2),
+                         "offset_ms": None if est is None or est.offset_s is None
+                         else round(float(est.offset_s) * 1e3, 1)})
+    detail["jumps"] = [{"t": round(j.t, 2), "from_ms": round(j.from_ms, 1),
+                        "to_ms": round(j.to_ms, 1)} for j in jumps]
+    detail["segments"] = segments
+    return segments
+
+
 def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common: dict) -> Report:
     res = analyser.result
     windows = [WindowResult(w.t, None if w.offset_s is None else w.offset_s * 1e3,
@@ -176,8 +204,8 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
               "windows_by_status": dict(Counter(w.status for w in res.windows)),
               "window_s": analyser.config.window_s, "hop_s": analyser.config.hop_s,
               "max_offset_ms": analyser.config.max_offset_s * 1e3,
-              "articulation_lead_ms": analyser.config.lead_s * 1e3}
-    method = "lipsync-classical"
+              **analyser.scorer.describe()}
+    method = analyser.method
     clip = analyser.clip_estimate()
     if clip is None or clip.offset_s is None:
         counts = detail["windows_by_status"]
@@ -193,15 +221,28 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
     measured = [w for w in res.windows if w.status == MEASURED]
     mean_ms = clip.offset_s * 1e3
     drift = None
-    ends_fit = (mean_ms, 0.0)
-    if len(measured) >= 5 and measured[-1].t - measured[0].t >= 20.0:
-        fit = theil_sen(np.array([w.t for w in measured]),
-                        np.array([w.offset_s * 1e3 for w in measured]))
-        drift = fit.slope  # ms per s
-        ends_fit = (fit.intercept, fit.slope)
-    verdict, reason, ends = verdict_over_span(
-        mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
-        ends_fit[0] if drift is not None else mean_ms, tol)
+    segments = _lipsync_segments(analyser, measured, fps, detail)
+    if segments:  # a splice: judge every stretch; a drift across a jump means nothing
+        outside = [s for s in segments if s["offset_ms"] is not None
+                   and not tol.contains(s["offset_ms"])]
+        verdict, reason = PASS, None
+        if outside:
+            worst = max(outside, key=lambda s: abs(s["offset_ms"]))
+            verdict = FAIL
+            reason = (f"the offset jumps {len(segments) - 1} time(s); from {worst['t0']:.0f} s "
+                      f"to {worst['t1']:.0f} s it is {worst['offset_ms']:+.0f} ms")
+        known = [s["offset_ms"] for s in segments if s["offset_ms"] is not None]
+        ends = (known[0], known[-1]) if known else (mean_ms, mean_ms)
+    else:
+        ends_fit = (mean_ms, 0.0)
+        if len(measured) >= 5 and measured[-1].t - measured[0].t >= 20.0:
+            fit = theil_sen(np.array([w.t for w in measured]),
+                            np.array([w.offset_s * 1e3 for w in measured]))
+            drift = fit.slope  # ms per s
+            ends_fit = (fit.intercept, fit.slope)
+        verdict, reason, ends = verdict_over_span(
+            mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
+            ends_fit[0] if drift is not None else mean_ms, tol)
     detail["offset_start_ms"] = round(float(ends[0]), 1)
     detail["offset_end_ms"] = round(float(ends[1]), 1)
     return Report(method=method, offset_ms=mean_ms, confidence=clip.confidence,

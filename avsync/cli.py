@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from avsync import __version__
-from avsync.errors import EXIT_BAD_INPUT, AvsyncError, UsageError
+from avsync.errors import EXIT_BAD_INPUT, AvsyncError, BadInputError, UsageError
 
 log = logging.getLogger("avsync")
 
@@ -51,7 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lip sync: seconds per measurement window (default 3)")
     check.add_argument("--hop", type=float, default=1.0, metavar="S",
                        help="lip sync: seconds between windows (default 1)")
+    check.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
+                       help="lip sync: the sync model (auto: when installed) or the classical "
+                            "correlation")
+    check.add_argument("--model", metavar="ONNX",
+                       help="lip sync: a sync model of your own (avsync train --onnx)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+    tr = sub.add_parser("train", help="train or fine-tune the sync model on in-sync clips (CPU)")
+    tr.add_argument("folders", nargs="+", help="folders of in-sync talking-head clips")
+    tr.add_argument("--out", default="avsync-model.pt", help="checkpoint to write")
+    tr.add_argument("--onnx", help="also export the model here, for check/monitor --model")
+    tr.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
+    tr.add_argument("--from-scratch", action="store_true",
+                    help="start from random weights instead of the shipped model")
+    tr.add_argument("--seed", type=int, default=0)
 
     gen = sub.add_parser("generate", help="write a flash/beep test signal with a known offset")
     _add_generate_args(gen)
@@ -86,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="avsync: %(message)s")
     try:
         args = build_parser().parse_args(argv)
-        return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo}[
-            args.command](args)
+        return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo,
+                "train": _cmd_train}[args.command](args)
     except AvsyncError as err:
         print(f"avsync: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -112,11 +126,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     try:
         lipsync = LipSyncConfig(window_s=args.window, hop_s=args.hop,
-                                max_offset_s=args.max_offset / 1000)
+                                max_offset_s=args.max_offset / 1000, scorer=args.scorer,
+                                model_path=args.model)
     except ValueError as err:
         raise UsageError(str(err)) from None
     config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz, method=args.method,
                          lipsync=lipsync)
+    if args.model and not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model}: no such file")
     if args.plot and not Path(args.plot).resolve().parent.is_dir():
         raise UsageError(f"--plot {args.plot}: folder does not exist")
     bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
@@ -200,3 +217,32 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         got = "nothing measured" if report.offset_ms is None else f"{report.offset_ms:+.2f} ms"
         print(f"{what:<13} injected {truth:+.1f} ms, measured {got}")
     return 0 if all(r.offset_ms is not None for _, _, r in measured) else 2
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from avsync.model.data import media_files
+    from avsync.model.infer import weights_path
+
+    for folder in args.folders:
+        if not Path(folder).is_dir():
+            raise UsageError(f"{folder}: not a folder")
+    paths = [p for folder in args.folders for p in media_files(folder)]
+    if not paths:
+        raise UsageError(f"no media files in {', '.join(args.folders)}")
+    start = None if args.from_scratch else weights_path("sync.pt")
+    if not args.from_scratch and start is None:
+        raise UsageError("this install ships no sync.pt to fine-tune: use --from-scratch")
+    from avsync.model.export import export
+    from avsync.model.train import TrainConfig, train
+
+    config = TrainConfig(minutes=args.minutes, seed=args.seed,
+                         init_from=None if start is None else str(start))
+    try:
+        train(paths, Path(args.out), config, log=lambda m: print(m, flush=True))
+    except ValueError as err:
+        raise BadInputError(str(err)) from None
+    if args.onnx:
+        diff = export(Path(args.out), Path(args.onnx))
+        print(f"wrote {args.onnx} (torch/ONNX max difference {diff:.1e}); use it with "
+              f"avsync check --model {args.onnx}")
+    return 0

@@ -1,34 +1,53 @@
 """Lip-sync analysis of talking heads: windows of mouth features + audio -> offsets.
 
-Each window is scored over a range of candidate offsets by a scorer (the classical
-correlation now; the neural model plugs in behind the same call). A window with no
-tracked face, or no speech, is reported as such and never guessed. The clip-level
-offset comes from the average of the windows' curves, as SyncNet and VocaLiST do:
-one window is noisy, a few seconds of them are not.
+Each window is scored over a range of candidate offsets by a Scorer: the sync model
+(avsync.model.infer) when this install ships one, else the classical correlation
+(avsync.estimate.classical). A window with no tracked face, or no speech, is reported
+as such and never guessed. The clip-level offset comes from the average of the
+windows' curves, as SyncNet and VocaLiST do: one window is noisy, a few seconds of
+them are not.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from avsync.estimate import classical
-from avsync.estimate.offset import (
-    NO_FACE,
-    NO_SPEECH,
-    Curve,
-    OffsetEstimate,
-    candidate_offsets,
-    estimate,
-)
+from avsync.estimate.offset import NO_FACE, NO_SPEECH, Curve, OffsetEstimate, estimate
 from avsync.features import audio as af
 from avsync.records import Window
 
 # Shares of a window that must hold a tracked face / sound for it to be scored.
 MIN_FACE_SHARE = 0.6
 MIN_SPEECH_SHARE = 0.25
+SCORERS = ("auto", "model", "classical")
+
+
+@dataclass(frozen=True)
+class FaceTrack:
+    """One tracked face inside a window: the frames it is present in."""
+
+    track_id: int
+    times: np.ndarray  # (n,) media times
+    opening: np.ndarray  # (n,) inner-lip opening / eye distance
+    mouth: np.ndarray  # (n, H, W) uint8 mouth crops
+
+
+class Scorer(Protocol):
+    method: str  # the report's `method`
+    confidence_scale: float  # prominence that maps to confidence 0.63
+    min_prominence: float  # below it a window is low confidence, not measured
+
+    def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray: ...
+    def audio_margin_s(self, max_offset_s: float) -> float: ...
+    def scores(self, track: FaceTrack, window: Window,
+               offsets: np.ndarray) -> np.ndarray | None: ...
+    def describe(self) -> dict: ...
 
 
 @dataclass(frozen=True)
@@ -36,12 +55,11 @@ class LipSyncConfig:
     window_s: float = 3.0
     hop_s: float = 1.0
     max_offset_s: float = 0.6  # +-15 frames at 25 fps
-    # prominence (correlation units) that maps to confidence 0.63, and below which a
-    # window is "low confidence" rather than measured: set from the training split
-    confidence_scale: float = 0.25
-    min_prominence: float = 0.1
+    scorer: str = "auto"  # auto: the shipped model if there is one, else classical
+    model_path: str | None = None  # an ONNX sync model other than the shipped one
+    # classical scorer only
     lead_s: float = classical.ARTICULATION_LEAD_S
-    signal: str = "change"  # classical scorer: "level", "change" or "both"
+    signal: str = "change"  # "level", "change" or "both"
 
     def __post_init__(self) -> None:
         if not 0 < self.hop_s <= self.window_s:
@@ -49,12 +67,26 @@ class LipSyncConfig:
                              f"{self.window_s} s, or windows leave gaps")
         if not 0 < self.max_offset_s <= 2.0:
             raise ValueError(f"offset range +-{self.max_offset_s} s must be within +-2 s")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"scorer {self.scorer!r}: use one of {', '.join(SCORERS)}")
+
+
+def make_scorer(config: LipSyncConfig) -> Scorer:
+    if config.scorer in ("auto", "model"):
+        from avsync.model.infer import ModelScorer, weights_path
+
+        if config.model_path or weights_path() is not None:
+            return ModelScorer(config.model_path)
+        if config.scorer == "model":
+            raise FileNotFoundError("no sync model in this install (avsync/model/weights)")
+    return classical.ClassicalScorer(config.lead_s, config.signal)
 
 
 @dataclass
 class LipSyncResult:
     windows: list[OffsetEstimate] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)  # of windows with face and speech
+    window_curves: list[Curve | None] = field(default_factory=list)  # one per window
     faces_seen: int = 0
     speaker_tracks: Counter = field(default_factory=Counter)  # track id -> windows won
 
@@ -62,16 +94,20 @@ class LipSyncResult:
 class LipSyncAnalyser:
     """Consumes overlapping Windows whose video features are face.FEATURE_DTYPE records."""
 
-    def __init__(self, config: LipSyncConfig, fps: float) -> None:
+    def __init__(self, config: LipSyncConfig, fps: float, scorer: Scorer | None = None) -> None:
         self.config = config
         self.fps = fps
-        step = 1.0 / fps
-        self.offsets = candidate_offsets(config.max_offset_s, step)
+        self.scorer = scorer or make_scorer(config)
+        self.offsets = self.scorer.candidate_offsets(config.max_offset_s, fps)
         self.result = LipSyncResult()
 
     @property
+    def method(self) -> str:
+        return self.scorer.method
+
+    @property
     def audio_margin_s(self) -> float:
-        return self.config.max_offset_s + abs(self.config.lead_s) + 0.05
+        return self.scorer.audio_margin_s(self.config.max_offset_s)
 
     def reset_at(self, t: float) -> None:
         """Timestamp jump: windows straddling it are cut short by the pipeline already."""
@@ -79,6 +115,7 @@ class LipSyncAnalyser:
     def feed(self, window: Window) -> None:
         est, curve, track = self._score(window)
         self.result.windows.append(est)
+        self.result.window_curves.append(curve)
         if curve is not None:
             self.result.curves.append(curve)
         if track is not None:
@@ -92,29 +129,28 @@ class LipSyncAnalyser:
         tracks = self._tracks(rec, window.video_times)
         if not tracks:
             return OffsetEstimate(centre, NO_FACE), None, None
-        power = af.power_frames(window.audio)
-        env_t = af.frame_times(len(power), window.audio_t0)
-        band = af.speech_band_db(power)
-        inside = (env_t >= window.t0) & (env_t < window.t1)
+        band = af.speech_band_db(af.power_frames(window.audio))
+        band_t = af.frame_times(len(band), window.audio_t0)
+        inside = (band_t >= window.t0) & (band_t < window.t1)
         if not inside.any() or (band[inside] > af.SPEECH_LEVEL_DB).mean() < MIN_SPEECH_SHARE:
             return OffsetEstimate(centre, NO_SPEECH), None, None
-        env = af.envelope(band)
         best: tuple[OffsetEstimate, Curve, int] | None = None
-        for track_id, (t, opening) in tracks.items():
-            scores = classical.correlation_curve(t, opening, env_t, env, self.offsets,
-                                                 self.config.lead_s, self.config.signal)
+        for track in tracks:
+            scores = self.scorer.scores(track, window, self.offsets)
+            if scores is None:
+                continue
             curve = Curve(self.offsets, scores)
-            est = estimate(centre, curve, self.config.confidence_scale,
-                           self.config.min_prominence)
+            est = estimate(centre, curve, self.scorer.confidence_scale,
+                           self.scorer.min_prominence)
             # the active speaker: the face whose lips follow the sound most clearly
             if best is None or est.prominence > best[0].prominence:
-                best = (est, curve, track_id)
-        return best
+                best = (est, curve, track.track_id)
+        return best or (OffsetEstimate(centre, NO_FACE), None, None)
 
     @staticmethod
-    def _tracks(rec: np.ndarray, times: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per tracked face present in most of the window: (frame times, lip opening)."""
-        out = {}
+    def _tracks(rec: np.ndarray, times: np.ndarray) -> list[FaceTrack]:
+        """Tracked faces present in most of the window."""
+        out: list[FaceTrack] = []
         if len(rec) < 3:
             return out
         ids = rec["track_id"][rec["present"]]
@@ -123,16 +159,22 @@ class LipSyncAnalyser:
             frames = mask.any(axis=1)
             if frames.mean() < MIN_FACE_SHARE:
                 continue
-            slot = mask.argmax(axis=1)
-            opening = rec["geometry"][np.arange(len(rec)), slot, 0]
-            out[int(track_id)] = (times[frames], opening[frames])
+            slot = mask.argmax(axis=1)[frames]
+            rows = np.flatnonzero(frames)
+            out.append(FaceTrack(int(track_id), times[frames], rec["geometry"][rows, slot, 0],
+                                 rec["mouth"][rows, slot]))
         return out
 
-    def clip_estimate(self) -> OffsetEstimate | None:
-        """Offset of the whole clip from the average of the windows' curves."""
-        if not self.result.curves:
+    def clip_estimate(self, first: int = 0, stop: int | None = None) -> OffsetEstimate | None:
+        """Offset of the whole clip (or of windows first..stop) from the average of the
+        windows' curves."""
+        curves = [c for c in self.result.window_curves[first:stop] if c is not None]
+        if not curves:
             return None
-        mean = Curve(self.offsets, np.mean([c.scores for c in self.result.curves], axis=0))
-        t = float(np.mean([w.t for w in self.result.windows]))
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an offset no window scored
+            scores = np.nanmean([c.scores for c in curves], axis=0)
+        mean = Curve(self.offsets, scores)
+        t = float(np.mean([w.t for w in self.result.windows[first:stop]]))
         # averaging n windows shrinks the noise; the clip prominence scale follows
-        return estimate(t, mean, self.config.confidence_scale, self.config.min_prominence / 2)
+        return estimate(t, mean, self.scorer.confidence_scale, self.scorer.min_prominence / 2)

@@ -124,6 +124,10 @@ def render_text(report: Report) -> str:
         lines.append(f"  confidence {report.confidence:.2f}")
     if report.drift_ms_per_min is not None:
         lines.append(f"  drift     {report.drift_ms_per_min:+.2f} ms/min")
+    for segment in report.detail.get("segments", []):
+        offset = segment["offset_ms"]
+        text = "not measured" if offset is None else describe_offset(offset)
+        lines.append(f"  {segment['t0']:7.1f}-{segment['t1']:.1f} s  {text}")
     tol = report.tolerance
     verdict = {
         PASS: f"PASS - within {tol.title} ({tol.band})",

@@ -142,3 +142,33 @@ def test_a_known_shift_of_real_footage_is_measured(tmp_path):
     base = check_file(str(shift_audio(clip, tmp_path / "a.mkv", 0.0)), config).offset_ms
     moved = check_file(str(shift_audio(clip, tmp_path / "b.mkv", 200.0)), config).offset_ms
     assert moved - base == pytest.approx(200.0, abs=1000 / 30)  # one frame at 30 fps
+
+
+# -- jumps -----------------------------------------------------------------------------
+def test_a_persisting_change_is_a_jump_and_a_lone_outlier_is_not():
+    from avsync.estimate.jumps import find_jumps
+
+    rng = np.random.default_rng(0)
+    t = np.arange(40.0)
+    offsets = np.where(t < 22, -40.0, 120.0) + rng.normal(0, 8, len(t))
+    offsets[7] = 400.0  # one bad window
+    jumps = find_jumps(t, offsets, min_step_ms=80.0)
+    assert [j.index for j in jumps] == [22]
+    assert jumps[0].from_ms == pytest.approx(-40, abs=15)
+    assert jumps[0].to_ms == pytest.approx(120, abs=15)
+    assert find_jumps(t, np.full(len(t), 10.0) + rng.normal(0, 8, len(t)), 80.0) == []
+
+
+def test_a_splice_that_moves_the_offset_is_reported_and_fails_the_clip(tmp_path):
+    path = tmp_path / "splice.mp4"
+    # in tolerance for 14 s, then the audio 200 ms early for 10 s
+    write_talking_head(path, TalkingHeadSpec(duration_s=24.0, offset_ms=0.0,
+                                             jump=(14.0, 200.0)))
+    report = check_file(str(path), CheckConfig(method="lipsync",
+                                               lipsync=LipSyncConfig(scorer="classical")))
+    jumps = report.detail["jumps"]
+    assert len(jumps) == 1 and jumps[0]["t"] == pytest.approx(14.0, abs=2.0)
+    before, after = report.detail["segments"]
+    assert before["offset_ms"] == pytest.approx(0.0, abs=FRAME_MS)
+    assert after["offset_ms"] == pytest.approx(200.0, abs=FRAME_MS)
+    assert report.verdict == "fail" and "jumps" in report.reason

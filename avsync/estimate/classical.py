@@ -55,3 +55,38 @@ def correlation_curve(
         raise ValueError(f"signal {signal!r}: use one of {SIGNALS}")
     a, v = np.concatenate(parts_a, axis=1), np.concatenate(parts_v, axis=1)
     return (a * v).mean(axis=1)  # with "both": the mean of the two correlations
+
+
+class ClassicalScorer:
+    """The correlation scorer behind the lip-sync analyser's Scorer interface."""
+
+    method = "lipsync-classical"
+    # prominence (correlation units) that maps to confidence 0.63, and below which a
+    # window is "low confidence" rather than measured
+    confidence_scale = 0.25
+    min_prominence = 0.1
+
+    def __init__(self, lead_s: float = ARTICULATION_LEAD_S, signal: str = "change") -> None:
+        if signal not in SIGNALS:
+            raise ValueError(f"signal {signal!r}: use one of {SIGNALS}")
+        self.lead_s, self.signal = lead_s, signal
+
+    def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray:
+        from avsync.estimate.offset import candidate_offsets
+
+        return candidate_offsets(max_offset_s, 1.0 / fps)  # one video frame per step
+
+    def audio_margin_s(self, max_offset_s: float) -> float:
+        return max_offset_s + abs(self.lead_s) + 0.05
+
+    def scores(self, track, window, offsets: np.ndarray) -> np.ndarray | None:
+        from avsync.features import audio as af
+
+        power = af.power_frames(window.audio)
+        env_t = af.frame_times(len(power), window.audio_t0)
+        env = af.envelope(af.speech_band_db(power))
+        return correlation_curve(track.times, track.opening, env_t, env, offsets,
+                                 self.lead_s, self.signal)
+
+    def describe(self) -> dict:
+        return {"articulation_lead_ms": self.lead_s * 1e3, "signal": self.signal}

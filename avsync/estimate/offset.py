@@ -43,14 +43,16 @@ def candidate_offsets(max_offset_s: float, step_s: float) -> np.ndarray:
 def peak(curve: Curve, exclude_steps: int = 2) -> tuple[float, float]:
     """(refined offset of the best score, its prominence)."""
     s = curve.scores
+    if not np.isfinite(s).any():  # NaN: offsets the scorer could not score
+        return 0.0, float("nan")
     i = int(np.nanargmax(s))
     offset = float(curve.offsets_s[i])
     if 0 < i < len(s) - 1:
         a, b, c = s[i - 1], s[i], s[i + 1]
         denom = a - 2 * b + c
-        if denom < 0:
+        if denom < 0:  # False for NaN neighbours: then no refinement
             offset += 0.5 * (a - c) / denom * curve.step_s
-    away = np.ones(len(s), bool)
+    away = np.isfinite(s)
     away[max(0, i - exclude_steps) : i + exclude_steps + 1] = False
     rest = s[away]
     prominence = float(s[i] - np.median(rest)) if rest.size else 0.0

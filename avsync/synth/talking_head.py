@@ -32,6 +32,7 @@ class TalkingHeadSpec:
     seed: int = 0
     faces: int = 1  # with 2, a second face moves its mouth out of step with the audio
     size_scale: float = 0.5  # of the 512x600 photograph, per face
+    jump: tuple[float, float] | None = None  # (at_s, offset_ms from then on): a splice
 
 
 def face_photo() -> np.ndarray:
@@ -97,11 +98,14 @@ def write_talking_head(path: str | Path, spec: TalkingHeadSpec) -> None:
     # the other face (if any) mouths a different utterance
     other = syllable_track(spec.duration_s, np.random.default_rng(spec.seed + 1000))
     audio = speech(spec.duration_s, syllables, rng)
-    shift = round(spec.offset_ms / 1000 * RATE)  # > 0: audio leads, content earlier
-    if shift > 0:
-        audio = np.concatenate([audio[shift:], np.zeros(shift, np.float32)])
-    elif shift < 0:
-        audio = np.concatenate([np.zeros(-shift, np.float32), audio[:shift]])
+    # > 0: audio leads: the sample heard at time n carries the sound of picture time n + d
+    n = np.arange(len(audio))
+    offset_ms = np.full(len(audio), spec.offset_ms)
+    if spec.jump:
+        offset_ms[n >= spec.jump[0] * RATE] = spec.jump[1]
+    src = n + np.round(offset_ms / 1000 * RATE).astype(int)
+    inside = (src >= 0) & (src < len(audio))
+    audio = np.where(inside, audio[np.clip(src, 0, len(audio) - 1)], 0).astype(np.float32)
     yy, xx = np.mgrid[0:h, 0:w]
     n_frames = math.floor(spec.duration_s * spec.fps)
     with av.open(str(path), "w") as container:

@@ -1,0 +1,42 @@
+"""Shapes and time grid of the sync model, shared by training, export and inference.
+
+The model works on its own 25 Hz grid whatever the source frame rate: video is
+sampled at the grid times (nearest decoded frame), audio is 4 log-mel frames per
+grid step. A candidate offset is a whole number of grid steps (40 ms); the
+estimator refines the peak between steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avsync.features import audio as af
+from avsync.features.face import MOUTH_H, MOUTH_W
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    step_s: float = 0.04  # the model's time grid: 25 Hz
+    frames: int = 15  # video context per scoring pass (0.6 s, as SyncNet-era models)
+    max_shift: int = 15  # candidate offsets per pass: -15..+15 steps (+-600 ms)
+    band: int = 2  # each video step attends to audio steps within +-band of its shift
+    mels_per_step: int = 4  # 10 ms log-mel hop
+    n_mels: int = af.N_MELS
+    mouth_h: int = MOUTH_H
+    mouth_w: int = MOUTH_W
+
+    @property
+    def shifts(self) -> int:
+        return 2 * self.max_shift + 1
+
+    @property
+    def audio_steps(self) -> int:
+        """Audio grid steps one pass needs: the video span, every shift, the band."""
+        return self.frames + 2 * self.max_shift + 2 * self.band
+
+    @property
+    def audio_frames(self) -> int:
+        return self.audio_steps * self.mels_per_step
+
+
+SPEC = ModelSpec()

@@ -58,6 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lip sync: a sync model of your own (avsync train --onnx)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
+    mon = sub.add_parser("monitor", help="measure live streams continuously; Prometheus metrics")
+    mon.add_argument("streams", nargs="*", metavar="NAME=URL",
+                     help="rtsp://, srt://, udp://, http(s):// (HLS) URLs or files; "
+                          "NAME= sets the stream label")
+    mon.add_argument("--config", help="TOML file with [[stream]] tables")
+    mon.add_argument("--listen", default="127.0.0.1:9108",
+                     help="metrics address (default 127.0.0.1:9108, loopback only)")
+    mon.add_argument("--standard", default="ebu-r37", help="tolerance preset for every stream")
+    mon.add_argument("--tolerance", metavar="LEAD,LAG", help="custom tolerance in ms")
+    mon.add_argument("--max-offset", type=float, default=600.0, metavar="MS",
+                     help="largest offset searched (default 600)")
+    mon.add_argument("--transport", choices=["tcp", "udp"], default="tcp",
+                     help="RTSP transport (default tcp)")
+    mon.add_argument("--realtime", action="store_true",
+                     help="play files at media speed, as live sources arrive")
+    mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                     help="open/read timeout per stream (default 5)")
+    mon.add_argument("-q", "--quiet", action="store_true", help="log lines, no live table")
+    mon.add_argument("--log-format", choices=["text", "json"], default="text")
+
     tr = sub.add_parser("train", help="train or fine-tune the sync model on in-sync clips (CPU)")
     tr.add_argument("folders", nargs="+", help="folders of in-sync talking-head clips")
     tr.add_argument("--out", default="avsync-model.pt", help="checkpoint to write")
@@ -101,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo,
-                "train": _cmd_train}[args.command](args)
+                "train": _cmd_train, "monitor": _cmd_monitor}[args.command](args)
     except AvsyncError as err:
         print(f"avsync: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -246,3 +266,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"wrote {args.onnx} (torch/ONNX max difference {diff:.1e}); use it with "
               f"avsync check --model {args.onnx}")
     return 0
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from avsync.monitor.config import load_config, parse_stream_arg
+    from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
+    from avsync.monitor.view import JsonFormatter
+
+    if args.log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        logging.getLogger().handlers[:] = [handler]
+    logging.getLogger("avsync").setLevel(logging.INFO)
+    if args.max_offset <= 0 or args.max_offset > 2000:
+        raise UsageError(f"--max-offset {args.max_offset:g}: use 1 to 2000 ms")
+    defaults = {"tolerance": _tolerance(args), "max_offset_s": args.max_offset / 1000,
+                "rtsp_transport": args.transport, "realtime": args.realtime}
+    specs = [parse_stream_arg(s, defaults) for s in args.streams]
+    if args.config:
+        specs += load_config(args.config, defaults)
+    if not specs:
+        raise UsageError("no streams: give NAME=URL arguments or --config streams.toml")
+    options = MonitorOptions(listen=parse_listen(args.listen), table=not args.quiet,
+                             timeout_s=args.timeout)
+    return Monitor(specs, options).run()

@@ -40,13 +40,15 @@ def run_source(
     lossless: bool = True,
     on_progress: Callable[[float], None] | None = None,
     keep_going: Callable[[], bool] = lambda: True,
+    realtime: bool = False,
+    on_producer: Callable[[Producer], None] | None = None,
 ) -> RunResult:
     """Decode `opened` on a producer thread and feed the analyser one window per hop.
 
     Windows end every hop_s and reach window_s back (default: hop_s, so they tile
     the stream); their audio reaches audio_margin_s further on both sides, for
-    scorers that shift it. keep_going() is asked after each window. Raises the
-    producer's error if it failed outright.
+    scorers that shift it. keep_going() is asked after each window. realtime paces a
+    file at media speed. Raises the producer's error if it failed outright.
     """
     window_s = hop_s if window_s is None else window_s
     if hop_s <= 0:
@@ -56,7 +58,9 @@ def run_source(
                          "windows would leave gaps; lengthen the window or shorten the hop")
     rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
                     lossless=lossless)
-    producer = Producer(opened, rings, featurizer).start()
+    producer = Producer(opened, rings, featurizer, realtime=realtime).start()
+    if on_producer:
+        on_producer(producer)  # live counters for monitors
     first_t = last_t = None
     analysed = 0.0
     try:

@@ -13,7 +13,8 @@ and prints speeds as x real time and their ratio (target: check >= 0.8x bare dec
 `lipsync`: times `avsync check` on a talking-head clip (default: the 1280x720 clip of
 ../shared/clips/dev, else a generated head) as x real time, and splits the work by
 stage: decode (bare PyAV, same threading), face (detector + mesh), features (mouth
-crops, lip geometry, audio resampling and features) and scoring (curves, estimates).
+crops, lip geometry, audio resampling and features) and scoring (the sync model or
+the classical correlation, and the estimates), with the scoring time per window.
 Stages run on two threads (producer, analysis), so their CPU seconds can add up to
 more than the wall time.
 """
@@ -39,6 +40,8 @@ from avsync.check import CheckConfig, check_file  # noqa: E402
 from avsync.estimate import classical  # noqa: E402
 from avsync.features import audio as audio_features  # noqa: E402
 from avsync.features import face  # noqa: E402
+from avsync.lipsync import LipSyncConfig  # noqa: E402
+from avsync.model import infer  # noqa: E402
 from avsync.synth import TestSignalSpec, parse_fps, parse_size, write_test_signal  # noqa: E402
 
 THREAD_TYPES = ("AUTO", "SLICE", "NONE")
@@ -156,12 +159,12 @@ def bench_lipsync(args: argparse.Namespace) -> dict:
         v = c.streams.video[0]
         media_s = float(c.duration / 1e6) if c.duration else float(v.duration * v.time_base)
         size, fps = f"{v.codec_context.width}x{v.codec_context.height}", float(v.average_rate)
-    config = CheckConfig(method="lipsync")
+    config = CheckConfig(method="lipsync", lipsync=LipSyncConfig(scorer=args.scorer))
     walls, autos, decodes, stages, offsets = [], [], [], [], []
     for _ in range(args.repeat):
         decodes.append(bare_decode(str(path), "AUTO"))
         start = time.perf_counter()
-        check_file(str(path))  # auto: test-signal probe first, as users run it
+        check_file(str(path), CheckConfig(lipsync=config.lipsync))  # test-signal probe first
         autos.append(time.perf_counter() - start)
         clock = StageClock()
         clock.wrap(face.FaceTracker, "__call__", "face")
@@ -169,7 +172,8 @@ def bench_lipsync(args: argparse.Namespace) -> dict:
         clock.wrap(audio_features, "power_frames", "audio features")
         clock.wrap(audio_features, "speech_band_db", "audio features")
         clock.wrap(audio_features, "envelope", "audio features")
-        clock.wrap(classical, "correlation_curve", "scoring")
+        clock.wrap(classical.ClassicalScorer, "scores", "scoring")
+        clock.wrap(infer.ModelScorer, "scores", "scoring")
         clock.wrap(lipsync, "estimate", "scoring")
         try:
             start = time.perf_counter()
@@ -179,6 +183,7 @@ def bench_lipsync(args: argparse.Namespace) -> dict:
             clock.restore()
         stages.append(clock.seconds)
         offsets.append(report.offset_ms)
+        scorer, n_windows = report.method, len(report.windows)
     best = int(np.argmin(walls))
     cpu = stages[best]
     per_stage = {
@@ -204,6 +209,8 @@ def bench_lipsync(args: argparse.Namespace) -> dict:
         "stage_x_realtime": {k: round(media_s / v, 1) if v > 0 else None
                              for k, v in per_stage.items()},
         "face_ms_per_frame": round(1000 * cpu.get("face", 0.0) / max(1, frames), 2),
+        "method": scorer,
+        "scoring_ms_per_window": round(1000 * cpu.get("scoring", 0.0) / max(1, n_windows), 2),
         "measured_offset_ms": [None if o is None else round(o, 1) for o in offsets],
         "cpus": os.cpu_count(),
     }
@@ -222,6 +229,7 @@ def main() -> int:
     lip = sub.add_parser("lipsync", help="check on a talking head, split by stage")
     lip.add_argument("clip", nargs="?", help="talking-head clip (default: 720p dev clip)")
     lip.add_argument("--repeat", type=int, default=3)
+    lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
     lip.add_argument("--cache", help="folder for generated media (default: temp)")
     args = parser.parse_args()
     result = {"check": bench_check, "lipsync": bench_lipsync}[args.bench](args)

@@ -114,8 +114,8 @@ def _evaluate_one(task: tuple[str, float, dict]) -> dict:
                      prominence, None if best is None else best * 1e3)
                     for w, (prominence, best) in zip(windows, analyser.window_peaks,
                                                      strict=True)],
-        "window_best_ms": [(None if c is None else float(peak(c)[0] * 1e3))
-                           for c in analyser.result.curves],
+        "window_best_ms": [float(peak(c)[0] * 1e3) for c in analyser.result.curves
+                           if np.isfinite(c.scores).any()],
         "context_ms": {n: [o * 1e3 for o in v] for n, v in analyser.context_offsets.items()},
         "seconds": seconds, "media_s": run.analysed_s,
     }

@@ -244,6 +244,12 @@ class PatternAnalyser:
                 self.flashes.append(onset)
         self.beeps.extend(self.beep(window.audio, window.audio_t0))
 
+    def forget_before(self, t: float) -> None:
+        """Drop onsets older than t (live use: memory stays bounded)."""
+        self.flashes = [f for f in self.flashes if f >= t]
+        self.beeps = [b for b in self.beeps if b >= t]
+        self.barriers = [b for b in self.barriers if b >= t]
+
     def result(self) -> PatternResult:
         period = float(np.median(np.diff(self.flashes))) if len(self.flashes) >= 2 else None
         # pairing is unambiguous up to half the period; without a period, up to 1.5 s

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -137,8 +138,11 @@ class Producer:
         rings: AVRings,
         featurizer: Featurizer,
         name: str = "source",
+        realtime: bool = False,
     ) -> None:
         self.opened = opened
+        self.realtime = realtime  # pace a file at media speed, as a live source arrives
+        self._wall_origin: float | None = None
         self.rings = rings
         self.featurizer = featurizer
         start = opened.container.start_time
@@ -236,8 +240,19 @@ class Producer:
         t, jumped = clock(frame.pts, duration)
         if jumped:
             self.rings.mark_discontinuity(t)
+        self._pace(t)
         self.rings.push_video(t, self.featurizer(frame))
         self._video_frames += 1
+
+    def _pace(self, t: float) -> None:
+        if not self.realtime:
+            return
+        now = time.monotonic()
+        if self._wall_origin is None:
+            self._wall_origin = now - t
+        ahead = self._wall_origin + t - now
+        if ahead > 0:
+            self._stop.wait(ahead)
 
     def _on_audio(self, frame: av.AudioFrame, clock, audio_out: AudioToMono) -> None:
         t, jumped = clock(frame.pts, frame.samples / frame.sample_rate)

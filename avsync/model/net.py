@@ -65,9 +65,12 @@ class AudioEncoder(nn.Module):
 class SyncScorer(nn.Module):
     """(mouth (B, T, H, W), mel (B, 4L, M)) -> scores (B, shifts); higher = more in sync."""
 
-    def __init__(self, spec: ModelSpec = SPEC, dim: int = 128, hidden: int = 64) -> None:
+    def __init__(self, spec: ModelSpec = SPEC, dim: int = 128, hidden: int = 64,
+                 dropout: float = 0.25) -> None:
         super().__init__()
         self.spec = spec
+        # a few minutes of training speech: dropout keeps the net from memorising voices
+        self.drop = nn.Dropout(dropout)
         self.video = VisualEncoder(dim)
         self.audio = AudioEncoder(spec.n_mels, spec.mels_per_step, dim)
         width = 2 * spec.band + 1
@@ -84,8 +87,8 @@ class SyncScorer(nn.Module):
         spec = self.spec
         b, t = mouth.shape[0], spec.frames
         s, width = spec.shifts, 2 * spec.band + 1
-        v = self.video(mouth)  # (B, T, D)
-        a = self.audio(mel)  # (B, L, D)
+        v = self.drop(self.video(mouth))  # (B, T, D)
+        a = self.drop(self.audio(mel))  # (B, L, D)
         d = v.shape[-1]
         n = a.shape[1] - width + 1
         keys = torch.stack([self.key(a)[:, j : j + n] for j in range(width)], 2) + self.slot
@@ -97,7 +100,7 @@ class SyncScorer(nn.Module):
         context = (weights.unsqueeze(-1) * values).sum(3)  # (B, S, T, D)
         vv = v.unsqueeze(1).expand(b, s, t, d)
         fused = self.fuse(torch.cat([vv, context, vv * context], -1)).reshape(b * s, t, -1)
-        pooled = self.rnn(fused)[0].mean(1)
+        pooled = self.drop(self.rnn(self.drop(fused))[0].mean(1))
         return self.head(pooled).reshape(b, s)
 
 

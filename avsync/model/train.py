@@ -31,7 +31,7 @@ class TrainConfig:
     max_steps: int = 100_000
     batch: int = 32
     lr: float = 2e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.05
     label_smoothing: float = 0.05
     seed: int = 0
     val_share: float = 0.15

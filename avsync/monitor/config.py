@@ -1,0 +1,111 @@
+"""The streams a monitor watches: `NAME=URL` arguments or a TOML file."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from avsync.errors import UsageError
+from avsync.media.redact import redact_url
+from avsync.standards import DEFAULT_STANDARD, Tolerance, get_standard, parse_tolerance
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+TRANSPORTS = ("tcp", "udp")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str  # the `stream` label: given by the user, never derived from credentials
+    url: str  # may hold credentials: never log it, use `shown`
+    tolerance: Tolerance = field(default_factory=lambda: get_standard(DEFAULT_STANDARD))
+    max_offset_s: float = 0.6
+    rtsp_transport: str = "tcp"
+    realtime: bool = False  # files: play at media speed, as a live source would arrive
+    options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg options
+
+    @property
+    def shown(self) -> str:
+        return redact_url(self.url)
+
+    @property
+    def is_file(self) -> bool:
+        return "://" not in self.url or self.url.startswith("file:")
+
+    def ffmpeg_options(self, timeout_s: float) -> dict[str, str]:
+        """Open/read timeouts so no call blocks forever, plus the transport."""
+        us = str(int(timeout_s * 1e6))
+        scheme = urlsplit(self.url).scheme.lower()
+        opts: dict[str, str] = {}
+        if scheme in ("rtsp", "rtsps"):
+            opts = {"rtsp_transport": self.rtsp_transport, "timeout": us}
+        elif scheme in ("srt",):
+            opts = {"timeout": us, "connect_timeout": str(int(timeout_s * 1000))}
+        elif scheme in ("udp", "rtp"):
+            opts = {"timeout": us, "overrun_nonfatal": "1", "fifo_size": "1000000"}
+        elif scheme in ("http", "https"):  # HLS and progressive HTTP
+            opts = {"rw_timeout": us, "reconnect": "1"}
+        return {**opts, **self.options}
+
+
+def default_name(url: str) -> str:
+    """A label for a bare URL: host and last path part, never the credentials."""
+    parts = urlsplit(url)
+    if parts.scheme and parts.hostname:
+        tail = Path(parts.path).name or parts.path.strip("/") or "stream"
+        name = f"{parts.hostname}_{tail}"
+    else:
+        name = Path(url).stem or "stream"
+    return re.sub(r"[^A-Za-z0-9_.:-]", "_", name)[:64]
+
+
+def parse_stream_arg(text: str, defaults: dict | None = None) -> StreamSpec:
+    """`NAME=URL` or a bare URL/path."""
+    name, sep, url = text.partition("=")
+    if not sep or "://" in name or "/" in name:
+        name, url = default_name(text), text
+    if not _NAME.match(name):
+        raise UsageError(f"stream name {name!r}: use letters, digits and _ . : - (64 at most)")
+    return StreamSpec(name=name, url=url, **(defaults or {}))
+
+
+def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSpec]:
+    """[[stream]] tables: name, url, standard or tolerance, max_offset_ms, transport,
+    realtime, options."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"--config {path}: no such file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise UsageError(f"--config {path}: {err}") from None
+    specs = []
+    for i, table in enumerate(data.get("stream", []), 1):
+        where = f"--config {path}: stream {i}"
+        if "url" not in table:
+            raise UsageError(f"{where}: no url")
+        unknown = set(table) - {"name", "url", "standard", "tolerance", "max_offset_ms",
+                                "transport", "realtime", "options"}
+        if unknown:
+            raise UsageError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        fields = dict(defaults or {})
+        if "standard" in table:
+            fields["tolerance"] = get_standard(table["standard"])
+        if "tolerance" in table:
+            fields["tolerance"] = parse_tolerance(table["tolerance"])
+        if "max_offset_ms" in table:
+            fields["max_offset_s"] = float(table["max_offset_ms"]) / 1000
+        if "transport" in table:
+            if table["transport"] not in TRANSPORTS:
+                raise UsageError(f"{where}: transport must be tcp or udp")
+            fields["rtsp_transport"] = table["transport"]
+        if "realtime" in table:
+            fields["realtime"] = bool(table["realtime"])
+        if "options" in table:
+            fields["options"] = {str(k): str(v) for k, v in table["options"].items()}
+        arg = f"{table['name']}={table['url']}" if "name" in table else table["url"]
+        specs.append(parse_stream_arg(arg, fields))
+    if not specs:
+        raise UsageError(f"--config {path}: no [[stream]] tables")
+    return specs

@@ -1,0 +1,88 @@
+"""The monitor's main loop: start the streams and the metrics server, draw, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+from avsync.errors import UsageError
+from avsync.monitor.config import StreamSpec
+from avsync.monitor.metrics import MetricsServer, make_registry
+from avsync.monitor.stream import STOPPED, StreamWorker
+from avsync.monitor.view import EstimateLogger, TableView
+
+log = logging.getLogger("avsync.monitor")
+STOP_WITHIN_S = 2.0  # SIGINT/SIGTERM: everything is down within this
+
+
+@dataclass
+class MonitorOptions:
+    listen: tuple[str, int] = ("127.0.0.1", 9108)
+    table: bool = True  # the live table; else log lines
+    timeout_s: float = 5.0  # open and read timeouts per stream
+    exit_when_done: bool = True  # when every stream is a file read to its end
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"--listen {text}: use HOST:PORT, e.g. 127.0.0.1:9108")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class Monitor:
+    def __init__(self, specs: list[StreamSpec], options: MonitorOptions) -> None:
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise UsageError(f"stream names must differ: {', '.join(names)}")
+        self.options = options
+        self.stop_event = threading.Event()
+        self.workers: list[StreamWorker] = []
+        self.registry, self.analysis_seconds = make_registry(lambda: list(self.workers))
+        self.workers = [StreamWorker(s, self.stop_event, options.timeout_s,
+                                     on_analysis=self._observe) for s in specs]
+        try:
+            self.server = MetricsServer(self.registry, *options.listen)
+        except OSError as err:
+            raise UsageError(f"--listen {options.listen[0]}:{options.listen[1]}: "
+                             f"{err.strerror or err}") from None
+
+    def _observe(self, stream: str, seconds: float) -> None:
+        self.analysis_seconds.labels(stream=stream).observe(seconds)
+
+    def start(self) -> Monitor:
+        self.server.start()
+        host, port = self.server.address
+        log.info("metrics on http://%s:%d/metrics", host, port)
+        for w in self.workers:
+            w.start()
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for w in self.workers:
+            w.interrupt()
+        deadline = time.monotonic() + STOP_WITHIN_S - 0.3
+        for w in self.workers:  # daemon threads: one stuck in a read cannot hold us
+            w.join(max(0.0, deadline - time.monotonic()))
+        self.server.stop()
+
+    def run(self) -> int:
+        """Until SIGINT/SIGTERM (or every stream is a file read to its end)."""
+        view = TableView() if self.options.table and sys.stdout.isatty() else EstimateLogger()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        self.start()
+        try:
+            while not self.stop_event.wait(1.0):
+                view.draw(self.workers)
+                if self.options.exit_when_done and all(w.state == STOPPED
+                                                       for w in self.workers):
+                    break
+        finally:
+            self.stop()
+        return 0

@@ -1,0 +1,237 @@
+"""One monitored stream: open, measure window by window, fail, back off, reconnect.
+
+Each stream runs on its own thread (plus its producer thread); a failure is caught,
+reported (state, error, reconnect counter) and retried with exponential backoff and
+jitter, so one broken stream never disturbs the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from avsync.errors import AvsyncError
+from avsync.estimate.offset import MEASURED
+from avsync.estimate.pattern import PatternAnalyser
+from avsync.features.combined import CombinedFeaturizer
+from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
+from avsync.media.sources import ANALYSIS_RATE, open_input
+from avsync.monitor.config import StreamSpec
+from avsync.monitor.tracker import LiveTracker
+from avsync.pipeline import run_source
+from avsync.records import SourceStats, Window
+
+log = logging.getLogger("avsync.monitor")
+
+STARTING, UP, DOWN, STOPPED = "starting", "up", "down", "stopped"
+TEST_SIGNAL_HOLD_S = 10.0  # after a beep, treat the stream as a test signal this long
+PATTERN_MEMORY_S = 60.0
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter: 1, 2, 4 ... max_s seconds, times 0.5-1."""
+
+    base_s: float = 1.0
+    max_s: float = 30.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        delay = min(self.max_s, self.base_s * 2**self.attempt)
+        self.attempt += 1
+        return delay * random.uniform(0.5, 1.0)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class LiveAnalyser:
+    """Feeds windows to the test-signal and the lip-sync analysers, reports each new
+    measurement to the tracker, and keeps their memory bounded."""
+
+    def __init__(self, spec: StreamSpec, fps: float, tracker: LiveTracker,
+                 featurizer: CombinedFeaturizer, on_window: Callable[[float, float], None]):
+        self.tracker = tracker
+        self.featurizer = featurizer
+        self.lipsync = LipSyncAnalyser(LipSyncConfig(max_offset_s=spec.max_offset_s), fps)
+        self.pattern = PatternAnalyser(ANALYSIS_RATE)
+        self.on_window = on_window  # (media time, analysis seconds)
+        self._fed_until: float | None = None
+        self._last_event_t = -np.inf
+        self._last_beep_t = -np.inf
+
+    @property
+    def audio_margin_s(self) -> float:
+        return self.lipsync.audio_margin_s
+
+    def reset_at(self, t: float) -> None:
+        self.pattern.reset_at(t)
+
+    def feed(self, window: Window) -> None:
+        started = time.perf_counter()
+        self._feed_pattern(window)
+        testing = window.t1 - self._last_beep_t < TEST_SIGNAL_HOLD_S
+        self.featurizer.faces = not testing  # no face search on a test signal
+        if not testing:
+            est, _curve, _track = self.lipsync._score(window)
+            self.tracker.add(est.t, est.status,
+                             None if est.offset_s is None else est.offset_s * 1e3,
+                             est.confidence, self.lipsync.method)
+        self.on_window(window.t1, time.perf_counter() - started)
+
+    def _feed_pattern(self, window: Window) -> None:
+        # windows overlap: give the detectors only what they have not seen
+        start = window.t0 if self._fed_until is None else max(window.t0, self._fed_until)
+        keep = window.video_times >= start
+        first = max(0, int(round((start - window.audio_t0) * window.audio_rate)))
+        last = max(first, int(round((window.t1 - window.audio_t0) * window.audio_rate)))
+        new = replace(window, t0=start, video_times=window.video_times[keep],
+                      video_features=window.video_features["luma"][keep][:, None],
+                      audio=window.audio[first:last],
+                      audio_t0=window.audio_t0 + first / window.audio_rate)
+        self._fed_until = window.t1
+        self.pattern.feed(new)
+        if self.pattern.beeps:
+            self._last_beep_t = max(self._last_beep_t, self.pattern.beeps[-1])
+        for event in self.pattern.result().events:
+            if event.flash_t > self._last_event_t:
+                self._last_event_t = event.flash_t
+                self.tracker.add(event.flash_t, MEASURED, event.offset_s * 1e3, 1.0,
+                                 "test-signal")
+        self.pattern.forget_before(window.t1 - PATTERN_MEMORY_S)
+
+
+class StreamWorker:
+    """A thread that keeps one stream measured for as long as the monitor runs."""
+
+    def __init__(self, spec: StreamSpec, stop: threading.Event, timeout_s: float = 5.0,
+                 backoff: Backoff | None = None,
+                 on_analysis: Callable[[str, float], None] | None = None) -> None:
+        self.spec = spec
+        self.stop_event = stop
+        self.timeout_s = timeout_s
+        self.backoff = backoff or Backoff()
+        self.on_analysis = on_analysis  # (stream name, seconds) per window: the histogram
+        self.tracker = LiveTracker(spec.tolerance)
+        self.state = STARTING
+        self.error: str | None = None
+        self.reconnects = 0
+        self.lag_s: float | None = None
+        self.totals = SourceStats()  # over all connections
+        self._live_stats: Callable[[], SourceStats] | None = None
+        self._producer = None
+        self._thread = threading.Thread(target=self._run, name=f"avsync-stream-{spec.name}",
+                                        daemon=True)
+
+    def start(self) -> StreamWorker:
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stats(self) -> SourceStats:
+        """Counters over every connection so far, the current one included."""
+        live = self._live_stats() if self._live_stats else SourceStats()
+        return _add(self.totals, live)
+
+    # -- the thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self._session()
+                reason = "stream ended"
+            except AvsyncError as err:
+                reason = str(err)
+            except Exception as err:  # anything else: report, back off, retry
+                reason = f"{type(err).__name__}: {err}"
+            if self.stop_event.is_set():
+                break
+            if self.spec.is_file and not self.spec.realtime and reason == "stream ended":
+                self.state, self.error = STOPPED, None  # a file read to its end: done
+                log.info("%s: file read to the end", self.spec.name)
+                return
+            self.state, self.error = DOWN, _redacted(reason, self.spec)
+            delay = self.backoff.next_delay()
+            log.warning("%s: down (%s); retrying in %.1f s", self.spec.name, self.error, delay)
+            if self.stop_event.wait(delay):
+                break
+            self.reconnects += 1
+        self.state = STOPPED
+
+    def _session(self) -> None:
+        spec = self.spec
+        opened = open_input(spec.url, spec.ffmpeg_options(self.timeout_s),
+                            timeout_s=self.timeout_s)
+        try:
+            if opened.video is None or opened.audio is None:
+                missing = "video" if opened.video is None else "audio"
+                raise _StreamProblem(f"no {missing} stream")
+            fps = opened.info.video.fps or 25.0
+            featurizer = CombinedFeaturizer()
+            self.tracker.reset()
+
+            def on_window(t1: float, seconds: float) -> None:
+                # processing lag: media that has arrived but is not analysed yet (the
+                # window's look-ahead for shifted audio included)
+                producer = self._producer
+                if producer is not None:
+                    rings = producer.rings
+                    newest = max(rings.video.end_time, rings.audio.end_time)
+                    self.lag_s = max(0.0, newest - t1)
+                if self.state != UP:
+                    self.state, self.error = UP, None
+                    self.backoff.reset()
+                    log.info("%s: up", spec.name)
+                if self.on_analysis:
+                    self.on_analysis(spec.name, seconds)
+
+            analyser = LiveAnalyser(spec, fps, self.tracker, featurizer, on_window)
+            live = not spec.is_file or spec.realtime
+            result = run_source(
+                opened, featurizer, analyser, hop_s=1.0, window_s=3.0,
+                audio_margin_s=analyser.audio_margin_s, lossless=not live,
+                keep_going=lambda: not self.stop_event.is_set(),
+                realtime=spec.realtime, on_producer=self._watch)
+            self.totals = _add(self.totals, result.stats)
+            self._live_stats = None
+            if result.ended_early:
+                raise _StreamProblem(result.ended_early)
+        finally:
+            self._live_stats = None
+            opened.container.close()
+
+    def interrupt(self) -> None:
+        """Stop now: wake a consumer waiting for data (the shared stop event is set by
+        the monitor)."""
+        producer = self._producer
+        if producer is not None:
+            producer.stop()
+
+    def _watch(self, producer) -> None:
+        self._producer = producer
+        self._live_stats = lambda: producer.stats
+
+
+class _StreamProblem(AvsyncError):
+    pass
+
+
+def _redacted(reason: str, spec: StreamSpec) -> str:
+    """Error text with the URL's secrets out, whatever FFmpeg put in it."""
+    return reason.replace(spec.url, spec.shown)
+
+
+def _add(a: SourceStats, b: SourceStats) -> SourceStats:
+    return SourceStats(**{k: getattr(a, k) + getattr(b, k)
+                          for k in SourceStats.__dataclass_fields__})

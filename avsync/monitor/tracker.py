@@ -1,0 +1,95 @@
+"""Live estimate of one stream from its per-window (or per-event) measurements.
+
+The current offset is the median of the last few measurements of the last
+`recent_s` seconds, so one bad window cannot move it; drift is a Theil-Sen line over
+the last `drift_horizon_s`; a jump is an offset change that persists (estimate.jumps).
+Memory is bounded: only `keep_s` of history is kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from avsync.estimate.jumps import Jump, find_jumps
+from avsync.estimate.offset import MEASURED
+from avsync.estimate.robust import theil_sen
+from avsync.standards import Tolerance
+
+
+@dataclass(frozen=True)
+class LiveEstimate:
+    t: float  # media time of the newest measurement used
+    offset_ms: float
+    confidence: float
+    drift_ms_per_min: float | None
+    in_tolerance: bool
+    method: str
+
+
+class LiveTracker:
+    def __init__(self, tolerance: Tolerance, smooth: int = 5, recent_s: float = 30.0,
+                 drift_horizon_s: float = 300.0, min_drift_span_s: float = 60.0,
+                 keep_s: float = 600.0, jump_step_ms: float = 80.0) -> None:
+        self.tolerance = tolerance
+        self.smooth, self.recent_s = smooth, recent_s
+        self.drift_horizon_s, self.min_drift_span_s = drift_horizon_s, min_drift_span_s
+        self.keep_s, self.jump_step_ms = keep_s, jump_step_ms
+        self.outcomes: Counter[str] = Counter()  # windows by outcome, ever
+        self.jumps: list[Jump] = []  # ever (bounded by what persists: rare)
+        self._points: deque[tuple[float, float, float, str]] = deque()  # t, ms, conf, method
+        self._since_jump_t = -np.inf
+
+    def add(self, t: float, status: str, offset_ms: float | None = None,
+            confidence: float = 0.0, method: str = "") -> Jump | None:
+        """One window's outcome; returns a new jump when this measurement confirms one."""
+        self.outcomes[status] += 1
+        if status != MEASURED or offset_ms is None:
+            return None
+        self._points.append((t, float(offset_ms), float(confidence), method))
+        while self._points and self._points[0][0] < t - self.keep_s:
+            self._points.popleft()
+        return self._check_jump()
+
+    def reset(self) -> None:
+        """A new connection: old measurements describe another session of the stream."""
+        self._points.clear()
+        self._since_jump_t = -np.inf
+
+    def current(self) -> LiveEstimate | None:
+        if not self._points:
+            return None
+        newest = self._points[-1][0]
+        recent = [p for p in self._points if p[0] >= max(newest - self.recent_s,
+                                                          self._since_jump_t)]
+        recent = recent[-self.smooth :]
+        offset = float(np.median([p[1] for p in recent]))
+        confidence = float(np.median([p[2] for p in recent]))
+        return LiveEstimate(newest, offset, confidence, self.drift_ms_per_min(),
+                            self.tolerance.contains(offset), recent[-1][3])
+
+    def drift_ms_per_min(self) -> float | None:
+        if not self._points:
+            return None
+        newest = self._points[-1][0]
+        since = max(newest - self.drift_horizon_s, self._since_jump_t)
+        pts = [p for p in self._points if p[0] >= since]
+        if len(pts) < 5 or pts[-1][0] - pts[0][0] < self.min_drift_span_s:
+            return None
+        fit = theil_sen(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+        return float(fit.slope * 60)
+
+    def _check_jump(self) -> Jump | None:
+        pts = [p for p in self._points if p[0] >= self._since_jump_t]
+        if len(pts) < 8:
+            return None
+        found = find_jumps(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]),
+                           self.jump_step_ms)
+        if not found:
+            return None
+        jump = found[-1]
+        self._since_jump_t = jump.t  # the level before it no longer describes the stream
+        self.jumps.append(jump)
+        return jump

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="play files at media speed, as live sources arrive")
     mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
                      help="open/read timeout per stream (default 5)")
+    mon.add_argument("--retry-max", type=float, default=30.0, metavar="S",
+                     help="longest wait between reconnection attempts (default 30)")
     mon.add_argument("-q", "--quiet", action="store_true", help="log lines, no live table")
     mon.add_argument("--log-format", choices=["text", "json"], default="text")
 
@@ -288,5 +290,5 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     if not specs:
         raise UsageError("no streams: give NAME=URL arguments or --config streams.toml")
     options = MonitorOptions(listen=parse_listen(args.listen), table=not args.quiet,
-                             timeout_s=args.timeout)
+                             timeout_s=args.timeout, retry_max_s=args.retry_max)
     return Monitor(specs, options).run()

@@ -39,7 +39,8 @@ class StreamCollector:
                  ("tolerance_lead_seconds", "Largest allowed audio lead of the stream"),
                  ("tolerance_lag_seconds", "Most negative allowed offset (audio late)"),
                  ("stream_up", "1 while the stream is connected and being measured"),
-                 ("processing_lag_seconds", "Media received but not yet analysed (includes the look-ahead a window needs)"),
+                 ("processing_lag_seconds",
+                  "Media received but not analysed yet (with a window's look-ahead)"),
              ]}
         c = {name: CounterMetricFamily(f"avsync_{name}", doc, labels=["stream"])
              for name, doc in [

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from avsync.errors import UsageError
 from avsync.monitor.config import StreamSpec
 from avsync.monitor.metrics import MetricsServer, make_registry
-from avsync.monitor.stream import STOPPED, StreamWorker
+from avsync.monitor.stream import STOPPED, Backoff, StreamWorker
 from avsync.monitor.view import EstimateLogger, TableView
 
 log = logging.getLogger("avsync.monitor")
@@ -25,6 +25,7 @@ class MonitorOptions:
     table: bool = True  # the live table; else log lines
     timeout_s: float = 5.0  # open and read timeouts per stream
     exit_when_done: bool = True  # when every stream is a file read to its end
+    retry_max_s: float = 30.0  # longest wait between reconnection attempts
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -44,6 +45,7 @@ class Monitor:
         self.workers: list[StreamWorker] = []
         self.registry, self.analysis_seconds = make_registry(lambda: list(self.workers))
         self.workers = [StreamWorker(s, self.stop_event, options.timeout_s,
+                                     Backoff(max_s=options.retry_max_s),
                                      on_analysis=self._observe) for s in specs]
         try:
             self.server = MetricsServer(self.registry, *options.listen)

@@ -1,0 +1,99 @@
+"""Real servers for the live tests: GStreamer's RTSP server and Prometheus, on
+127.0.0.1 with free ports. Both are Debian packages that .ci/run installs; where they
+are missing (a developer machine), the tests that need them skip and say why."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+RTSP_SCRIPT = Path(__file__).parent / "servers" / "rtsp_server.py"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rtsp_server_missing() -> str | None:
+    probe = ("import gi; gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import GstRtspServer")
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} missing"
+    ok = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True).returncode == 0
+    return None if ok else "GStreamer RTSP server not installed (see .ci/run)"
+
+
+class RtspServer:
+    """gst-rtsp-server serving one MP4 at rtsp://127.0.0.1:PORT/live."""
+
+    def __init__(self, clip: Path, port: int | None = None) -> None:
+        self.clip, self.port = clip, port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/live"
+
+    def start(self) -> RtspServer:
+        self.proc = subprocess.Popen([SYSTEM_PYTHON, str(RTSP_SCRIPT), str(self.clip),
+                                      str(self.port)], stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        return self
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> RtspServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.kill()
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """{(sample name, sorted label items): value} of a /metrics page ({} if it does not
+    answer yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+    except OSError:  # not listening yet, or gone
+        return {}
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def metric(samples: dict, name: str, **labels) -> float | None:
+    return samples.get((name, tuple(sorted(labels.items()))))
+
+
+def wait_for(check: Callable[[], object], timeout_s: float, every_s: float = 0.25):
+    """Poll until check() is truthy; returns its value, or None at the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every_s)
+    return None
+
+
+def prometheus_missing() -> str | None:
+    return None if shutil.which("prometheus") and shutil.which("promtool") else \
+        "Prometheus not installed (see .ci/run)"

@@ -1,0 +1,200 @@
+"""`avsync monitor` against a real RTSP server on 127.0.0.1, scraped over HTTP."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from avsync.cli import main
+from avsync.errors import UsageError
+from avsync.estimate.offset import MEASURED, NO_FACE
+from avsync.monitor.config import load_config, parse_stream_arg
+from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
+from avsync.monitor.tracker import LiveTracker
+from avsync.standards import get_standard
+from tests.live import RtspServer, free_port, metric, rtsp_server_missing, scrape, wait_for
+
+OFFSET_S = -0.120
+needs_rtsp = pytest.mark.skipif(bool(rtsp_server_missing()), reason=str(rtsp_server_missing()))
+
+
+@pytest.fixture(scope="module")
+def signal_clip(tmp_path_factory):
+    from avsync.synth import TestSignalSpec, write_test_signal
+
+    path = tmp_path_factory.mktemp("rtsp") / "signal.mp4"
+    write_test_signal(path, TestSignalSpec(duration_s=120.0, size=(320, 180),
+                                           offset_ms=OFFSET_S * 1e3))
+    return path
+
+
+def _monitor(streams: list[str], **options) -> Monitor:
+    specs = [parse_stream_arg(s) for s in streams]
+    options.setdefault("timeout_s", 2.0)
+    options.setdefault("retry_max_s", 1.0)
+    return Monitor(specs, MonitorOptions(listen=("127.0.0.1", free_port()), table=False,
+                                         exit_when_done=False, **options)).start()
+
+
+def _url(monitor: Monitor) -> str:
+    host, port = monitor.server.address
+    return f"http://{host}:{port}/metrics"
+
+
+def _avsync_threads() -> set[str]:
+    return {t.name for t in threading.enumerate() if t.name.startswith("avsync-")}
+
+
+# -- live tracker ------------------------------------------------------------------------
+def test_one_bad_window_does_not_move_the_live_offset():
+    tracker = LiveTracker(get_standard("ebu-r37"))
+    for t in range(10):
+        tracker.add(float(t), MEASURED, -40.0 + (t % 3), 0.8, "m")
+    tracker.add(10.0, MEASURED, 450.0, 0.9, "m")
+    tracker.add(11.0, NO_FACE)
+    est = tracker.current()
+    assert est.offset_ms == pytest.approx(-39.0, abs=1.5) and est.in_tolerance
+    assert tracker.outcomes[NO_FACE] == 1 and tracker.outcomes[MEASURED] == 11
+
+
+def test_drift_and_a_persisting_jump_are_tracked():
+    tracker = LiveTracker(get_standard("ebu-r37"))
+    for t in range(0, 120):
+        tracker.add(float(t), MEASURED, 10.0 + t * 0.5 / 60, 0.9, "m")  # 0.5 ms/min
+    assert tracker.drift_ms_per_min() == pytest.approx(0.5, abs=0.05)
+    jumps = [tracker.add(120.0 + t, MEASURED, 200.0, 0.9, "m") for t in range(10)]
+    found = [j for j in jumps if j is not None]
+    assert len(found) == 1 and found[0].to_ms == pytest.approx(200.0)
+    now = tracker.current()
+    assert now.offset_ms == pytest.approx(200.0) and not now.in_tolerance
+
+
+# -- configuration -----------------------------------------------------------------------
+def test_stream_arguments_and_config_file(tmp_path):
+    spec = parse_stream_arg("studio-1=rtsp://u:p@10.0.0.5/cam")
+    assert spec.name == "studio-1" and spec.shown == "rtsp://***@10.0.0.5/cam"
+    bare = parse_stream_arg("srt://10.1.1.1:9000?passphrase=abc")
+    assert "abc" not in bare.name and "abc" not in bare.shown
+    assert bare.ffmpeg_options(2.0)["timeout"] == "2000000"
+    config = tmp_path / "streams.toml"
+    config.write_text('[[stream]]\nname = "a"\nurl = "rtsp://h/x"\nstandard = "atsc-is191"\n'
+                      'transport = "udp"\nmax_offset_ms = 1000\n')
+    (a,) = load_config(config)
+    assert (a.name, a.tolerance.name, a.rtsp_transport, a.max_offset_s) == \
+        ("a", "atsc-is191", "udp", 1.0)
+    config.write_text('[[stream]]\nurl = "x"\ncolour = "red"\n')
+    with pytest.raises(UsageError, match="unknown keys colour"):
+        load_config(config)
+    with pytest.raises(UsageError, match="HOST:PORT"):
+        parse_listen("9108")
+
+
+@pytest.mark.parametrize("args", [["monitor"], ["monitor", "--listen", "nowhere"],
+                                  ["monitor", "a=x.mp4", "a=y.mp4"],
+                                  ["monitor", "--config", "/nonexistent.toml"]])
+def test_bad_monitor_usage_is_one_line_and_exit_3(args, capsys):
+    assert main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("avsync: error: ")
+
+
+# -- a real RTSP server ------------------------------------------------------------------
+@needs_rtsp
+def test_rtsp_offset_is_measured_within_10_s_and_secrets_stay_out(signal_clip, caplog):
+    caplog.set_level(logging.INFO, logger="avsync")
+    with RtspServer(signal_clip) as server:
+        secret_url = server.url.replace("rtsp://", "rtsp://admin:hunter2@")
+        started = time.monotonic()
+        monitor = _monitor([f"cam={secret_url}"])
+        try:
+            offset = wait_for(lambda: metric(scrape(_url(monitor)), "avsync_av_offset_seconds",
+                                             stream="cam"), timeout_s=10)
+            elapsed = time.monotonic() - started
+            page = urllib.request.urlopen(_url(monitor)).read().decode()
+        finally:
+            monitor.stop()
+    assert offset is not None, "no offset within 10 s"
+    assert offset == pytest.approx(OFFSET_S, abs=0.002) and elapsed < 10
+    assert "hunter2" not in page and "admin" not in page and 'url="rtsp://***@' in page
+    assert "hunter2" not in caplog.text
+
+
+@needs_rtsp
+def test_server_restart_reconnects_and_measures_again_without_leaking_threads(signal_clip):
+    before = _avsync_threads()
+    server = RtspServer(signal_clip).start()
+    monitor = _monitor([f"cam={server.url}"])
+    url = _url(monitor)
+    try:
+        assert wait_for(lambda: metric(scrape(url), "avsync_av_offset_seconds", stream="cam"),
+                        10)
+        server.kill()
+        assert wait_for(lambda: metric(scrape(url), "avsync_stream_up", stream="cam") == 0, 15)
+        server = RtspServer(signal_clip, server.port).start()
+        assert wait_for(lambda: metric(scrape(url), "avsync_stream_up", stream="cam") == 1, 20)
+        samples = wait_for(lambda: (lambda s: s if metric(
+            s, "avsync_av_offset_seconds", stream="cam") is not None else None)(scrape(url)),
+            10)
+        assert samples is not None, "no offset after the reconnection"
+        assert metric(samples, "avsync_reconnects_total", stream="cam") >= 1
+        assert metric(samples, "avsync_av_offset_seconds", stream="cam") == \
+            pytest.approx(OFFSET_S, abs=0.002)
+    finally:
+        monitor.stop()
+        server.kill()
+    assert wait_for(lambda: _avsync_threads() <= before, 5) , _avsync_threads() - before
+
+
+@needs_rtsp
+def test_a_broken_stream_does_not_disturb_a_good_one(signal_clip):
+    dead = f"rtsp://127.0.0.1:{free_port()}/nothing"
+    with RtspServer(signal_clip) as server:
+        monitor = _monitor([f"good={server.url}", f"bad={dead}"])
+        try:
+            offset = wait_for(lambda: metric(scrape(_url(monitor)),
+                                             "avsync_av_offset_seconds", stream="good"), 10)
+            samples = scrape(_url(monitor))
+            bad = next(w for w in monitor.workers if w.spec.name == "bad")
+        finally:
+            monitor.stop()
+    assert offset == pytest.approx(OFFSET_S, abs=0.002)
+    assert metric(samples, "avsync_stream_up", stream="bad") == 0
+    assert metric(samples, "avsync_av_offset_seconds", stream="bad") is None
+    assert bad.error and "Connection refused" in bad.error
+    assert metric(samples, "avsync_reconnects_total", stream="bad") >= 1
+
+
+def test_head_and_healthz_answer(signal_clip):
+    monitor = _monitor([f"file={signal_clip}"])
+    try:
+        host, port = monitor.server.address
+        head = urllib.request.urlopen(urllib.request.Request(_url(monitor), method="HEAD"))
+        assert head.status == 200 and head.read() == b""
+        assert urllib.request.urlopen(f"http://{host}:{port}/healthz").read() == b"ok\n"
+    finally:
+        monitor.stop()
+
+
+def test_sigterm_stops_the_monitor_within_2_s(signal_clip):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "avsync", "monitor", f"s={signal_clip}",
+                             "--realtime", "-q", "--listen", f"127.0.0.1:{port}"],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: metric(scrape(f"http://127.0.0.1:{port}/metrics"),
+                                       "avsync_stream_up", stream="s") == 1
+                        if proc.poll() is None else True, 15)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(5)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert code == 0 and took < 2.0, (code, took, proc.stderr.read())

@@ -3,13 +3,19 @@
 #   make test   runs the test suite (installs first if needed)
 PYTHON ?= python3
 STAMP := .install.stamp
+TEST_STAMP := .test-deps.stamp
+# Real servers the live tests run on 127.0.0.1: Prometheus (+ promtool) and GStreamer's
+# RTSP server (run by Debian's python3, which has the gi bindings).
+TEST_DEBS := prometheus gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gi \
+	gstreamer1.0-libav gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+	gstreamer1.0-plugins-ugly
 
 .PHONY: demo test install system-deps lint bench
 
 demo: $(STAMP)
 	avsync demo
 
-test: $(STAMP)
+test: $(STAMP) $(TEST_STAMP)
 	$(PYTHON) -m pytest -q
 
 install: $(STAMP)
@@ -28,6 +34,14 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 >/dev/null; \
 	  else echo "note: install libportaudio2 for microphone capture (sudo apt-get install libportaudio2)"; fi; \
 	fi
+
+# Debian packages for the live tests; without root, say what to install (the tests
+# that need them skip with that reason).
+$(TEST_STAMP):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    $(TEST_DEBS) >/dev/null && touch $(TEST_STAMP); \
+	else echo "note: the live tests need: sudo apt-get install $(TEST_DEBS)"; fi
 
 lint: $(STAMP)
 	ruff check avsync tests tools

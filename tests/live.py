@@ -97,3 +97,40 @@ def wait_for(check: Callable[[], object], timeout_s: float, every_s: float = 0.2
 def prometheus_missing() -> str | None:
     return None if shutil.which("prometheus") and shutil.which("promtool") else \
         "Prometheus not installed (see .ci/run)"
+
+
+class PrometheusServer:
+    """A real Prometheus scraping the given targets every second, with rule files."""
+
+    def __init__(self, folder: Path, targets: list[str], rule_files: list[Path]) -> None:
+        self.folder, self.port = folder, free_port()
+        rules = "\n".join(f"  - {p}" for p in rule_files)
+        config = folder / "prometheus.yml"
+        config.write_text(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files:\n{rules}\n"
+            "scrape_configs:\n  - job_name: avsync\n    static_configs:\n"
+            f"      - targets: {targets!r}\n".replace("'", '"'))
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def query(self, expr: str) -> dict:
+        import json
+        from urllib.parse import urlencode
+
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{urlencode({'query': expr})}",
+                                    timeout=5) as r:
+            return json.loads(r.read())
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()

@@ -35,8 +35,8 @@ def signal_clip(tmp_path_factory):
     return path
 
 
-def _monitor(streams: list[str], **options) -> Monitor:
-    specs = [parse_stream_arg(s) for s in streams]
+def _monitor(streams: list[str], realtime: bool = False, **options) -> Monitor:
+    specs = [parse_stream_arg(s, {"realtime": realtime}) for s in streams]
     options.setdefault("timeout_s", 2.0)
     options.setdefault("retry_max_s", 1.0)
     return Monitor(specs, MonitorOptions(listen=("127.0.0.1", free_port()), table=False,

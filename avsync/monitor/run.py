@@ -26,6 +26,7 @@ class MonitorOptions:
     timeout_s: float = 5.0  # open and read timeouts per stream
     exit_when_done: bool = True  # when every stream is a file read to its end
     retry_max_s: float = 30.0  # longest wait between reconnection attempts
+    drift_min_span_s: float = 60.0  # media a drift figure needs behind it
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -47,6 +48,8 @@ class Monitor:
         self.workers = [StreamWorker(s, self.stop_event, options.timeout_s,
                                      Backoff(max_s=options.retry_max_s),
                                      on_analysis=self._observe) for s in specs]
+        for w in self.workers:
+            w.tracker.min_drift_span_s = options.drift_min_span_s
         try:
             self.server = MetricsServer(self.registry, *options.listen)
         except OSError as err:

@@ -10,6 +10,12 @@ decoding of the same file (both streams; FFmpeg's AUTO, SLICE and no threading, 
 fastest taken as the baseline) in the same run, best of --repeat interleaved runs,
 and prints speeds as x real time and their ratio (target: check >= 0.8x bare decode).
 
+    python tools/bench.py monitor [--streams 1,2,4,6] [--seconds 45]
+
+`monitor`: N copies of a 1280x720 25 fps talking head played in real time into one
+monitor: the largest N whose processing lag stays under 2 s with nothing dropped, and
+the latency from a change of offset in the source to the live estimate showing it.
+
 `lipsync`: times `avsync check` on a talking-head clip (default: the 1280x720 clip of
 ../shared/clips/dev, else a generated head) as x real time, and splits the work by
 stage: decode (bare PyAV, same threading), face (detector + mesh), features (mouth
@@ -28,6 +34,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -216,6 +223,76 @@ def bench_lipsync(args: argparse.Namespace) -> dict:
     }
 
 
+def _monitor_clip(args: argparse.Namespace, jump_at_s: float) -> Path:
+    from avsync.synth import TalkingHeadSpec, write_talking_head
+
+    path = (Path(args.cache or tempfile.gettempdir()) / "avsync-bench"
+            / f"head-720p25-{args.seconds:g}s-jump{jump_at_s:g}.mp4")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        print(f"generating {path} ...", file=sys.stderr)
+        write_talking_head(path, TalkingHeadSpec(
+            duration_s=args.seconds + 5, offset_ms=-40.0, jump=(jump_at_s, 160.0),
+            size_scale=1.0, canvas=(1280, 720)))
+    return path
+
+
+def bench_monitor(args: argparse.Namespace) -> dict:
+    from avsync.monitor.config import parse_stream_arg
+    from avsync.monitor.run import Monitor, MonitorOptions
+    from tests.live import free_port
+
+    jump_at = args.seconds * 0.6
+    clip = _monitor_clip(args, jump_at)
+    runs = []
+    for n in [int(v) for v in args.streams.split(",")]:
+        specs = [parse_stream_arg(f"s{i}={clip}", {"realtime": True}) for i in range(n)]
+        monitor = Monitor(specs, MonitorOptions(listen=("127.0.0.1", free_port()),
+                                                table=False, exit_when_done=False)).start()
+        cpu0 = time.process_time()
+        lags: list[float] = []
+        seen_new: dict[str, float] = {}
+        started = time.monotonic()
+        try:
+            while time.monotonic() - started < args.seconds:
+                time.sleep(0.1)
+                for w in monitor.workers:
+                    producer = w._producer
+                    if producer is None or producer._wall_origin is None:
+                        continue
+                    media_now = time.monotonic() - producer._wall_origin
+                    if media_now > 10 and w.lag_s is not None:  # after the start-up
+                        lags.append(w.lag_s)
+                    est = w.tracker.current()
+                    if (w.spec.name not in seen_new and media_now > jump_at and est
+                            and abs(est.offset_ms - 160.0) <= 40.0):
+                        seen_new[w.spec.name] = media_now - jump_at
+            stats = [w.stats() for w in monitor.workers]
+            outcomes = sum((w.tracker.outcomes for w in monitor.workers), Counter())
+        finally:
+            monitor.stop()
+        cpu = time.process_time() - cpu0
+        windows = sum(outcomes.values())
+        runs.append({
+            "streams": n,
+            "lag_s_p95": round(float(np.percentile(lags, 95)), 2) if lags else None,
+            "lag_s_max": round(max(lags), 2) if lags else None,
+            "dropped_video_frames": sum(s.video_dropped for s in stats),
+            "dropped_audio_samples": sum(s.audio_dropped_samples for s in stats),
+            "windows_measured_share": round(outcomes.get("measured", 0) / max(1, windows), 3),
+            "cpu_cores_busy": round(cpu / args.seconds, 2),
+            "offset_change_latency_s": sorted(round(v, 1) for v in seen_new.values()),
+            "keeps_up": bool(lags) and max(lags) < 2.0
+            and sum(s.video_dropped for s in stats) == 0,
+        })
+        print(json.dumps(runs[-1]), file=sys.stderr)
+    kept = [r["streams"] for r in runs if r["keeps_up"]]
+    return {"bench": "monitor", "clip": str(clip), "size": "1280x720", "fps": 25,
+            "seconds_per_run": args.seconds, "offset_change": f"-40 -> +160 ms at {jump_at:g} s",
+            "runs": runs, "max_streams_in_real_time": max(kept) if kept else 0,
+            "cpus": os.cpu_count()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -231,8 +308,13 @@ def main() -> int:
     lip.add_argument("--repeat", type=int, default=3)
     lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
     lip.add_argument("--cache", help="folder for generated media (default: temp)")
+    mon = sub.add_parser("monitor", help="live streams kept in real time; offset latency")
+    mon.add_argument("--streams", default="1,2,4,6", help="stream counts to try")
+    mon.add_argument("--seconds", type=float, default=45.0, help="per run (default 45)")
+    mon.add_argument("--cache", help="folder for generated media (default: temp)")
     args = parser.parse_args()
-    result = {"check": bench_check, "lipsync": bench_lipsync}[args.bench](args)
+    result = {"check": bench_check, "lipsync": bench_lipsync,
+              "monitor": bench_monitor}[args.bench](args)
     print(json.dumps(result, indent=2))
     return 0
 

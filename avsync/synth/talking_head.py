@@ -33,6 +33,8 @@ class TalkingHeadSpec:
     faces: int = 1  # with 2, a second face moves its mouth out of step with the audio
     size_scale: float = 0.5  # of the 512x600 photograph, per face
     jump: tuple[float, float] | None = None  # (at_s, offset_ms from then on): a splice
+    canvas: tuple[int, int] | None = None  # (width, height): the head centred in a frame
+    # this size, e.g. (1280, 720) for broadcast-sized decoding
 
 
 def face_photo() -> np.ndarray:
@@ -110,7 +112,12 @@ def write_talking_head(path: str | Path, spec: TalkingHeadSpec) -> None:
     n_frames = math.floor(spec.duration_s * spec.fps)
     with av.open(str(path), "w") as container:
         vs = container.add_stream("libx264", rate=spec.fps)
-        vs.width, vs.height, vs.pix_fmt = out_w * spec.faces, out_h, "yuv420p"
+        frame_w, frame_h = spec.canvas or (out_w * spec.faces, out_h)
+        if frame_w < out_w * spec.faces or frame_h < out_h:
+            raise ValueError(f"canvas {frame_w}x{frame_h} is smaller than the heads")
+        vs.width, vs.height, vs.pix_fmt = frame_w, frame_h, "yuv420p"
+        background = np.full((frame_h, frame_w, 3), 40, np.uint8)
+        top, left = (frame_h - out_h) // 2 // 2 * 2, (frame_w - out_w * spec.faces) // 2 // 2 * 2
         vs.options = {"preset": "veryfast", "crf": "20"}
         aus = container.add_stream("aac", rate=RATE)
         aus.layout = "mono"
@@ -125,7 +132,12 @@ def write_talking_head(path: str | Path, spec: TalkingHeadSpec) -> None:
                 tiles.append(_draw_mouth(photo, xx, yy, mx, my, mw, opening)[
                     :: int(round(1 / spec.size_scale)), :: int(round(1 / spec.size_scale))
                 ][:out_h, :out_w])
-            frame = av.VideoFrame.from_ndarray(np.concatenate(tiles, axis=1), format="rgb24")
+            picture = np.concatenate(tiles, axis=1)
+            if spec.canvas:
+                canvas = background.copy()
+                canvas[top : top + out_h, left : left + picture.shape[1]] = picture
+                picture = canvas
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
             frame.pts = n
             frame.time_base = 1 / spec.fps
             container.mux(vs.encode(frame))

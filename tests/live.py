@@ -134,3 +134,65 @@ class PrometheusServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+class HttpFolder:
+    """A real HTTP server for a folder (HLS playlists and segments) on 127.0.0.1."""
+
+    def __init__(self, folder: Path) -> None:
+        import functools
+        import threading
+        from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+        class Quiet(SimpleHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+        handler = functools.partial(Quiet, directory=str(folder))
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> HttpFolder:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class UdpSender:
+    """Sends an MPEG-TS file to udp://127.0.0.1:PORT at its own bit rate, as a
+    contribution feed would arrive."""
+
+    def __init__(self, path: Path, port: int, duration_s: float) -> None:
+        import threading
+
+        self.data, self.port = path.read_bytes(), port
+        self.rate = len(self.data) / duration_s  # bytes per second
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._send, daemon=True)
+
+    def _send(self) -> None:
+        chunk = 188 * 7  # the usual TS-over-UDP datagram
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            started = time.monotonic()
+            for at in range(0, len(self.data), chunk):
+                if self.stop.is_set():
+                    return
+                wait = started + at / self.rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                s.sendto(self.data[at : at + chunk], ("127.0.0.1", self.port))
+
+    def __enter__(self) -> UdpSender:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join(2)

@@ -19,7 +19,16 @@ from avsync.monitor.config import load_config, parse_stream_arg
 from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
 from avsync.monitor.tracker import LiveTracker
 from avsync.standards import get_standard
-from tests.live import RtspServer, free_port, metric, rtsp_server_missing, scrape, wait_for
+from tests.live import (
+    HttpFolder,
+    RtspServer,
+    UdpSender,
+    free_port,
+    metric,
+    rtsp_server_missing,
+    scrape,
+    wait_for,
+)
 
 OFFSET_S = -0.120
 needs_rtsp = pytest.mark.skipif(bool(rtsp_server_missing()), reason=str(rtsp_server_missing()))
@@ -35,8 +44,10 @@ def signal_clip(tmp_path_factory):
     return path
 
 
-def _monitor(streams: list[str], realtime: bool = False, **options) -> Monitor:
-    specs = [parse_stream_arg(s, {"realtime": realtime}) for s in streams]
+def _monitor(streams: list[str], realtime: bool = False, transport: str = "tcp",
+             **options) -> Monitor:
+    specs = [parse_stream_arg(s, {"realtime": realtime, "rtsp_transport": transport})
+             for s in streams]
     options.setdefault("timeout_s", 2.0)
     options.setdefault("retry_max_s", 1.0)
     return Monitor(specs, MonitorOptions(listen=("127.0.0.1", free_port()), table=False,
@@ -169,6 +180,63 @@ def test_a_broken_stream_does_not_disturb_a_good_one(signal_clip):
     assert metric(samples, "avsync_av_offset_seconds", stream="bad") is None
     assert bad.error and "Connection refused" in bad.error
     assert metric(samples, "avsync_reconnects_total", stream="bad") >= 1
+
+
+@needs_rtsp
+def test_rtsp_over_udp_transport(signal_clip):
+    with RtspServer(signal_clip) as server:
+        monitor = _monitor([f"cam={server.url}"], transport="udp")
+        try:
+            offset = wait_for(lambda: metric(scrape(_url(monitor)),
+                                             "avsync_av_offset_seconds", stream="cam"), 10)
+        finally:
+            monitor.stop()
+    assert offset == pytest.approx(OFFSET_S, abs=0.002)
+
+
+def test_hls_over_http(tmp_path):
+    import av
+
+    from avsync.synth import TestSignalSpec, write_test_signal
+
+    src = tmp_path / "src.mp4"
+    write_test_signal(src, TestSignalSpec(duration_s=20.0, size=(320, 180), offset_ms=75.0))
+    folder = tmp_path / "hls"
+    folder.mkdir()
+    with av.open(str(src)) as i, av.open(str(folder / "index.m3u8"), "w", format="hls",
+                                         options={"hls_time": "2", "hls_list_size": "0",
+                                                  "hls_playlist_type": "vod"}) as o:
+        streams = {s.index: o.add_stream_from_template(s) for s in i.streams}
+        for packet in i.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                o.mux(packet)
+    with HttpFolder(folder) as http:
+        monitor = _monitor([f"web={http.url}/index.m3u8"])
+        try:
+            offset = wait_for(lambda: metric(scrape(_url(monitor)),
+                                             "avsync_av_offset_seconds", stream="web"), 10)
+        finally:
+            monitor.stop()
+    assert offset == pytest.approx(0.075, abs=0.002)
+
+
+def test_udp_mpeg_ts(tmp_path):
+    from avsync.synth import TestSignalSpec, write_test_signal
+
+    ts = tmp_path / "feed.ts"
+    write_test_signal(ts, TestSignalSpec(duration_s=20.0, size=(320, 180), offset_ms=-45.0,
+                                         video_codec="mpeg2", audio_codec="mp2"))
+    port = free_port()
+    monitor = _monitor([f"mux=udp://127.0.0.1:{port}"])
+    try:
+        time.sleep(0.5)  # the monitor binds the port first, as a receiver would
+        with UdpSender(ts, port, duration_s=20.0):
+            offset = wait_for(lambda: metric(scrape(_url(monitor)),
+                                             "avsync_av_offset_seconds", stream="mux"), 12)
+    finally:
+        monitor.stop()
+    assert offset == pytest.approx(-0.045, abs=0.002)
 
 
 def test_head_and_healthz_answer(signal_clip):

@@ -137,17 +137,20 @@ def train(paths: list[Path], out: Path, config: TrainConfig, log=print) -> dict:
             history.append(row)
             log(f"  held out: loss {row['loss']:.3f}  exact {row['exact']:.3f}  "
                 f"+-1 step {row['within_one']:.3f}")
-            if row["loss"] < best[0]:
-                best = (row["loss"], {k: v.clone() for k, v in model.state_dict().items()})
+            # keep the best ranking on held-out passes (loss also rises when the net
+            # grows confident, which calibration fixes later)
+            if -row["within_one"] < best[0]:
+                best = (-row["within_one"], {k: v.clone() for k, v in model.state_dict().items()})
     if val is not None:
         row = _validate(model, val, loss_fn, step, time.monotonic() - started)
         history.append(row)
-        if row["loss"] < best[0]:
-            best = (row["loss"], model.state_dict())
+        if -row["within_one"] < best[0]:
+            best = (-row["within_one"], model.state_dict())
         model.load_state_dict(best[1])
     summary = {"steps": step, "seconds": round(time.monotonic() - started),
                "clips": [c.name for c in clips], "train_starts": n_train,
                "val_starts": n_val, "history": history,
+               "best_within_one": -best[0] if val is not None else None,
                "config": {k: v for k, v in asdict(config).items() if k != "cache_dir"},
                "spec": asdict(SPEC), "parameters": parameter_count(model)}
     out.parent.mkdir(parents=True, exist_ok=True)

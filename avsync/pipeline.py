@@ -58,7 +58,9 @@ def run_source(
                          "windows would leave gaps; lengthen the window or shorten the hop")
     rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
                     lossless=lossless)
-    producer = Producer(opened, rings, featurizer, realtime=realtime).start()
+    make = getattr(opened, "producer", None)  # inputs with their own reader (capture)
+    producer = (make(rings, featurizer) if make else
+                Producer(opened, rings, featurizer, realtime=realtime)).start()
     if on_producer:
         on_producer(producer)  # live counters for monitors
     first_t = last_t = None

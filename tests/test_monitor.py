@@ -266,3 +266,42 @@ def test_sigterm_stops_the_monitor_within_2_s(signal_clip):
     finally:
         proc.kill()
     assert code == 0 and took < 2.0, (code, took, proc.stderr.read())
+
+
+def test_a_capture_source_camera_and_microphone(tmp_path):
+    """Camera through PyAV (FFmpeg's lavfi device, flashing every 3 s, paced in real
+    time) and microphone through sounddevice (ALSA's file plugin gives PortAudio a
+    capture device that plays a raw file). The plumbing only: ALSA's null plugin does
+    not pace the microphone in real time, so no offset is asserted."""
+    from urllib.parse import quote
+
+    import numpy as np
+
+    rate = 16_000
+    beeps = np.zeros(30 * rate, np.float32)
+    for start in np.arange(0.5, 30, 3.0):
+        at = int(start * rate)
+        beeps[at : at + 1600] = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(1600) / rate)
+    (beeps * 32767).astype("<i2").tofile(tmp_path / "in.raw")
+    (tmp_path / ".asoundrc").write_text(
+        f'pcm.!default {{ type file slave.pcm "nul" file "/dev/null" '
+        f'infile "{tmp_path / "in.raw"}" format "raw" }}\npcm.nul {{ type null }}\n')
+    camera = ("color=c=black:size=320x180:rate=25,"
+              "geq=lum='if(lt(mod(T,3),0.04),235,16)':cb=128:cr=128,realtime")
+    url = f"capture:?video={quote(camera, safe='')}&format=lavfi&audio=default"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "avsync", "monitor", f"cap={url}", "-q",
+                             "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE,
+                            text=True, env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    metrics = f"http://127.0.0.1:{port}/metrics"
+    try:
+        samples = wait_for(lambda: (lambda s: s if (metric(s, "avsync_windows_total",
+                                                           stream="cap", outcome="no_face")
+                                                    or 0) >= 3 else None)(scrape(metrics)), 20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(5)
+    assert samples, proc.stderr.read()
+    assert metric(samples, "avsync_stream_up", stream="cap") == 1
+    assert metric(samples, "avsync_video_frames_total", stream="cap") >= 50
+    assert metric(samples, "avsync_audio_samples_total", stream="cap") >= rate

@@ -32,6 +32,8 @@ class StreamSpec:
 
     @property
     def is_file(self) -> bool:
+        if self.url.startswith("capture:"):
+            return False
         return "://" not in self.url or self.url.startswith("file:")
 
     def ffmpeg_options(self, timeout_s: float) -> dict[str, str]:

@@ -45,6 +45,8 @@ class StreamCollector:
         c = {name: CounterMetricFamily(f"avsync_{name}", doc, labels=["stream"])
              for name, doc in [
                  ("reconnects", "Reconnections after the stream failed"),
+                 ("video_frames", "Video frames decoded"),
+                 ("audio_samples", "Audio samples decoded (16 kHz mono)"),
                  ("decode_errors", "Corrupt or undecodable packets"),
                  ("dropped_video_frames", "Video frames dropped because analysis lagged"),
                  ("dropped_audio_samples", "Audio samples dropped because analysis lagged"),
@@ -76,6 +78,8 @@ class StreamCollector:
             stats = w.stats()
             c["reconnects"].add_metric([name], w.reconnects)
             c["decode_errors"].add_metric([name], stats.decode_errors)
+            c["video_frames"].add_metric([name], stats.video_frames)
+            c["audio_samples"].add_metric([name], stats.audio_samples)
             c["dropped_video_frames"].add_metric([name], stats.video_dropped)
             c["dropped_audio_samples"].add_metric([name], stats.audio_dropped_samples)
             c["timestamp_jumps"].add_metric([name], stats.timestamp_jumps)

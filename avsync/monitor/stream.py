@@ -21,6 +21,7 @@ from avsync.estimate.offset import MEASURED
 from avsync.estimate.pattern import PatternAnalyser
 from avsync.features.combined import CombinedFeaturizer
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
+from avsync.media.capture import CaptureInput, is_capture
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.monitor.config import StreamSpec
 from avsync.monitor.tracker import LiveTracker
@@ -171,11 +172,14 @@ class StreamWorker:
 
     def _session(self) -> None:
         spec = self.spec
-        opened = open_input(spec.url, spec.ffmpeg_options(self.timeout_s),
-                            timeout_s=self.timeout_s)
+        if is_capture(spec.url):
+            opened = CaptureInput(spec.url, self.timeout_s)
+        else:
+            opened = open_input(spec.url, spec.ffmpeg_options(self.timeout_s),
+                                timeout_s=self.timeout_s)
         try:
-            if opened.video is None or opened.audio is None:
-                missing = "video" if opened.video is None else "audio"
+            if opened.info.video is None or opened.info.audio is None:
+                missing = "video" if opened.info.video is None else "audio"
                 raise _StreamProblem(f"no {missing} stream")
             fps = opened.info.video.fps or 25.0
             featurizer = CombinedFeaturizer()

@@ -305,3 +305,36 @@ def test_a_capture_source_camera_and_microphone(tmp_path):
     assert metric(samples, "avsync_stream_up", stream="cap") == 1
     assert metric(samples, "avsync_video_frames_total", stream="cap") >= 50
     assert metric(samples, "avsync_audio_samples_total", stream="cap") >= rate
+
+
+def test_the_table_shows_each_stream_with_its_verdict():
+    import threading as th
+
+    from avsync.monitor.stream import UP, StreamWorker
+    from avsync.monitor.view import table
+
+    stop = th.Event()
+    good = StreamWorker(parse_stream_arg("studio=rtsp://u:p@h/x"), stop)
+    good.state = UP
+    for t in range(5):
+        good.tracker.add(float(t), MEASURED, -90.0, 0.85, "lipsync-model")
+    down = StreamWorker(parse_stream_arg("remote=srt://h:9000"), stop)
+    down.state, down.error = "down", "Connection refused"
+    lines = table([good, down]).splitlines()
+    assert lines[0].split()[:3] == ["STREAM", "STATE", "OFFSET"]
+    assert lines[1].split()[:4] == ["studio", "up", "-90", "ms"]
+    assert "OUT audio 90.0 ms late" in lines[1] and "0.85" in lines[1]
+    assert lines[2].split()[:2] == ["remote", "down"] and "Connection refused" in lines[2]
+    assert "u:p" not in "\n".join(lines)
+
+
+def test_json_log_lines_for_log_shippers(signal_clip):
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "avsync", "monitor", f"s={signal_clip}", "-q",
+                           "--log-format", "json", "--listen", f"127.0.0.1:{free_port()}"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr  # a file read to its end: the monitor ends
+    records = [json.loads(line) for line in proc.stderr.splitlines()]
+    assert {"time", "level", "message"} <= set(records[0])
+    assert any(r["message"] == "s: file read to the end" for r in records)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from avsync.errors import UsageError
@@ -45,9 +47,13 @@ class Monitor:
         self.stop_event = threading.Event()
         self.workers: list[StreamWorker] = []
         self.registry, self.analysis_seconds = make_registry(lambda: list(self.workers))
+        # window scoring (the sync model) runs on workers shared by all streams, one per
+        # core; the per-frame face front end runs in each stream's producer thread
+        self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
+                                       thread_name_prefix="avsync-analysis")
         self.workers = [StreamWorker(s, self.stop_event, options.timeout_s,
                                      Backoff(max_s=options.retry_max_s),
-                                     on_analysis=self._observe) for s in specs]
+                                     on_analysis=self._observe, pool=self.pool) for s in specs]
         for w in self.workers:
             w.tracker.min_drift_span_s = options.drift_min_span_s
         try:
@@ -74,6 +80,7 @@ class Monitor:
         deadline = time.monotonic() + STOP_WITHIN_S - 0.3
         for w in self.workers:  # daemon threads: one stuck in a read cannot hold us
             w.join(max(0.0, deadline - time.monotonic()))
+        self.pool.shutdown(wait=False, cancel_futures=True)
         self.server.stop()
 
     def run(self) -> int:

@@ -12,6 +12,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -57,8 +58,10 @@ class LiveAnalyser:
     measurement to the tracker, and keeps their memory bounded."""
 
     def __init__(self, spec: StreamSpec, fps: float, tracker: LiveTracker,
-                 featurizer: CombinedFeaturizer, on_window: Callable[[float, float], None]):
+                 featurizer: CombinedFeaturizer, on_window: Callable[[float, float], None],
+                 pool: Executor | None = None):
         self.tracker = tracker
+        self.pool = pool  # shared by all streams: scoring never oversubscribes the cores
         self.featurizer = featurizer
         self.lipsync = LipSyncAnalyser(LipSyncConfig(max_offset_s=spec.max_offset_s), fps)
         self.pattern = PatternAnalyser(ANALYSIS_RATE)
@@ -80,7 +83,9 @@ class LiveAnalyser:
         testing = window.t1 - self._last_beep_t < TEST_SIGNAL_HOLD_S
         self.featurizer.faces = not testing  # no face search on a test signal
         if not testing:
-            est, _curve, _track = self.lipsync._score(window)
+            score = self.lipsync._score
+            est, _curve, _track = (self.pool.submit(score, window).result() if self.pool
+                                   else score(window))
             self.tracker.add(est.t, est.status,
                              None if est.offset_s is None else est.offset_s * 1e3,
                              est.confidence, self.lipsync.method)
@@ -113,8 +118,10 @@ class StreamWorker:
 
     def __init__(self, spec: StreamSpec, stop: threading.Event, timeout_s: float = 5.0,
                  backoff: Backoff | None = None,
-                 on_analysis: Callable[[str, float], None] | None = None) -> None:
+                 on_analysis: Callable[[str, float], None] | None = None,
+                 pool: Executor | None = None) -> None:
         self.spec = spec
+        self.pool = pool
         self.stop_event = stop
         self.timeout_s = timeout_s
         self.backoff = backoff or Backoff()
@@ -200,7 +207,7 @@ class StreamWorker:
                 if self.on_analysis:
                     self.on_analysis(spec.name, seconds)
 
-            analyser = LiveAnalyser(spec, fps, self.tracker, featurizer, on_window)
+            analyser = LiveAnalyser(spec, fps, self.tracker, featurizer, on_window, self.pool)
             live = not spec.is_file or spec.realtime
             result = run_source(
                 opened, featurizer, analyser, hop_s=1.0, window_s=3.0,

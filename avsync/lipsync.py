@@ -113,7 +113,7 @@ class LipSyncAnalyser:
         """Timestamp jump: windows straddling it are cut short by the pipeline already."""
 
     def feed(self, window: Window) -> None:
-        est, curve, track = self._score(window)
+        est, curve, track = self.score_window(window)
         self.result.windows.append(est)
         self.result.window_curves.append(curve)
         if curve is not None:
@@ -121,7 +121,9 @@ class LipSyncAnalyser:
         if track is not None:
             self.result.speaker_tracks[track] += 1
 
-    def _score(self, window: Window) -> tuple[OffsetEstimate, Curve | None, int | None]:
+    def score_window(self, window: Window) -> tuple[OffsetEstimate, Curve | None, int | None]:
+        """One window's estimate, its curve (None without a face and speech) and the
+        speaker's track id; nothing is recorded (monitors score without keeping)."""
         centre = (window.t0 + window.t1) / 2
         rec = window.video_features
         if len(rec):

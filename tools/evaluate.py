@@ -57,8 +57,8 @@ class ProbingAnalyser(LipSyncAnalyser):
         # per check window: (prominence, best offset even when not confident) for calibration
         self.window_peaks: list[tuple[float, float | None]] = []
 
-    def _score(self, window: Window):
-        est, curve, track = super()._score(window)
+    def score_window(self, window: Window):
+        est, curve, track = super().score_window(window)
         if not self._probing:
             best = None if curve is None else peak(curve)[0]
             self.window_peaks.append((est.prominence, best))
@@ -76,7 +76,7 @@ class ProbingAnalyser(LipSyncAnalyser):
                 sub = Window(float(t0), float(t0 + span), window.video_times[keep],
                              window.video_features[keep], window.audio, window.audio_t0,
                              window.audio_rate)
-                est, curve, _ = self._score(sub)
+                est, curve, _ = self.score_window(sub)
                 if curve is not None and np.isfinite(curve.scores).any():
                     self.context_offsets[n].append(peak(curve)[0])
         self._probed_until = window.t1

@@ -83,7 +83,7 @@ class LiveAnalyser:
         testing = window.t1 - self._last_beep_t < TEST_SIGNAL_HOLD_S
         self.featurizer.faces = not testing  # no face search on a test signal
         if not testing:
-            score = self.lipsync._score
+            score = self.lipsync.score_window
             est, _curve, _track = (self.pool.submit(score, window).result() if self.pool
                                    else score(window))
             self.tracker.add(est.t, est.status,

@@ -1,7 +1,8 @@
 """Live estimate of one stream from its per-window (or per-event) measurements.
 
-The current offset is the median of the last few measurements of the last
-`recent_s` seconds, so one bad window cannot move it; drift is a Theil-Sen line over
+The current offset is the median of the last three measurements (of the last
+`recent_s` seconds), so one bad window cannot move it and a real change shows after
+two; drift is a Theil-Sen line over
 the last `drift_horizon_s`; a jump is an offset change that persists (estimate.jumps).
 Memory is bounded: only `keep_s` of history is kept.
 """
@@ -30,7 +31,7 @@ class LiveEstimate:
 
 
 class LiveTracker:
-    def __init__(self, tolerance: Tolerance, smooth: int = 5, recent_s: float = 30.0,
+    def __init__(self, tolerance: Tolerance, smooth: int = 3, recent_s: float = 30.0,
                  drift_horizon_s: float = 300.0, min_drift_span_s: float = 60.0,
                  keep_s: float = 600.0, jump_step_ms: float = 80.0) -> None:
         self.tolerance = tolerance

@@ -15,9 +15,9 @@ import pytest
 from avsync.cli import main
 from avsync.errors import UsageError
 from avsync.estimate.offset import MEASURED, NO_FACE
+from avsync.estimate.tracker import LiveTracker
 from avsync.monitor.config import load_config, parse_stream_arg
 from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
-from avsync.monitor.tracker import LiveTracker
 from avsync.standards import get_standard
 from tests.live import (
     HttpFolder,

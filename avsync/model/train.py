@@ -33,6 +33,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 0.05
     label_smoothing: float = 0.05
+    dropout: float = 0.25
     seed: int = 0
     val_share: float = 0.15
     threads: int = 2
@@ -101,7 +102,7 @@ def train(paths: list[Path], out: Path, config: TrainConfig, log=print) -> dict:
     val = _batch(split, split.val, min(512, max(1, n_val)), np.random.default_rng(1), None) \
         if n_val else None
 
-    model = SyncScorer()
+    model = SyncScorer(dropout=config.dropout)
     if config.init_from:
         state = torch.load(config.init_from, map_location="cpu", weights_only=False)
         model.load_state_dict(state.get("state_dict", state))

@@ -2,8 +2,8 @@
 Prometheus metrics and a terminal view.
 
 - `config`: the streams to watch (arguments or a TOML file).
-- `tracker`: per-window measurements -> the current offset, confidence, drift, jumps.
-- `stream`: one stream's life: open, measure, fail, back off, reconnect.
+- `stream`: one stream's life: open, measure, fail, back off, reconnect (the live
+  estimate itself is avsync.estimate.tracker).
 - `metrics`: the Prometheus collector and the HTTP server (/metrics, /healthz).
 - `view`: the live table, or log lines.
 """

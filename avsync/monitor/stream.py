@@ -20,12 +20,12 @@ import numpy as np
 from avsync.errors import AvsyncError
 from avsync.estimate.offset import MEASURED
 from avsync.estimate.pattern import PatternAnalyser
+from avsync.estimate.tracker import LiveTracker
 from avsync.features.combined import CombinedFeaturizer
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.capture import CaptureInput, is_capture
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.monitor.config import StreamSpec
-from avsync.monitor.tracker import LiveTracker
 from avsync.pipeline import run_source
 from avsync.records import SourceStats, Window
 

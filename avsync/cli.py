@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lip sync: seconds per measurement window (default 3)")
     check.add_argument("--hop", type=float, default=1.0, metavar="S",
                        help="lip sync: seconds between windows (default 1)")
-    check.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
-                       help="lip sync: the sync model (auto: when installed) or the classical "
-                            "correlation")
+    check.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical",
+                       help="lip sync: the classical correlation (default) or the sync model "
+                            "(see its model card for how they compare)")
     check.add_argument("--model", metavar="ONNX",
                        help="lip sync: a sync model of your own (avsync train --onnx)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -55,7 +55,10 @@ class LipSyncConfig:
     window_s: float = 3.0
     hop_s: float = 1.0
     max_offset_s: float = 0.6  # +-15 frames at 25 fps
-    scorer: str = "auto"  # auto: the shipped model if there is one, else classical
+    # "classical" by default: the shipped sync model does not beat it yet on speakers it
+    # was not trained on (avsync/model/weights/CARD.md); "auto" takes the model when
+    # this install has one
+    scorer: str = "classical"
     model_path: str | None = None  # an ONNX sync model other than the shipped one
     # classical scorer only
     lead_s: float = classical.ARTICULATION_LEAD_S
@@ -72,7 +75,7 @@ class LipSyncConfig:
 
 
 def make_scorer(config: LipSyncConfig) -> Scorer:
-    if config.scorer in ("auto", "model"):
+    if config.scorer in ("auto", "model") or config.model_path:
         from avsync.model.infer import ModelScorer, weights_path
 
         if config.model_path or weights_path() is not None:

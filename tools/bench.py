@@ -306,7 +306,7 @@ def main() -> int:
     lip = sub.add_parser("lipsync", help="check on a talking head, split by stage")
     lip.add_argument("clip", nargs="?", help="talking-head clip (default: 720p dev clip)")
     lip.add_argument("--repeat", type=int, default=3)
-    lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
+    lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical")
     lip.add_argument("--cache", help="folder for generated media (default: temp)")
     mon = sub.add_parser("monitor", help="live streams kept in real time; offset latency")
     mon.add_argument("--streams", default="1,2,4,6", help="stream counts to try")

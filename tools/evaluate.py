@@ -164,11 +164,14 @@ def main() -> int:
     parser.add_argument("folder")
     parser.add_argument("--split", default="all", choices=["all", "train", "eval"])
     parser.add_argument("--offsets", default=",".join(map(str, DEFAULT_OFFSETS)))
-    parser.add_argument("--method", default="auto", choices=["auto", "model", "classical"],
-                        help="scorer: auto = the shipped model if there is one")
+    parser.add_argument("--method", default="classical",
+                        choices=["auto", "model", "classical"],
+                        help="scorer (default classical, as check; model: the shipped one)")
     parser.add_argument("--model", help="an ONNX sync model other than the shipped one")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--max-clips", type=int)
+    parser.add_argument("--only", default="",
+                        help="comma-separated name parts: evaluate only these clips (a fold)")
     parser.add_argument("--window-s", type=float)
     parser.add_argument("--lead-ms", type=float, help="override the articulation lead")
     parser.add_argument("--signal", choices=["level", "change", "both"],
@@ -184,7 +187,9 @@ def main() -> int:
         overrides["signal"] = args.signal
     if args.lead_ms is not None:
         overrides["lead_s"] = args.lead_ms / 1000
-    paths = clips(args.folder, args.split)[: args.max_clips]
+    only = [part for part in args.only.split(",") if part]
+    paths = [p for p in clips(args.folder, args.split)
+             if not only or any(part in p.name for part in only)][: args.max_clips]
     offsets = [float(v) for v in args.offsets.split(",")]
     tasks = [(str(p), o, overrides) for p in paths for o in offsets]
     print(f"{len(paths)} clips x {len(offsets)} offsets, {args.jobs} jobs", file=sys.stderr)

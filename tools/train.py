@@ -32,8 +32,12 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
     parser.add_argument("--cache", default=TrainConfig.cache_dir)
+    parser.add_argument("--exclude", default="",
+                        help="comma-separated name parts of clips to leave out (a fold)")
     args = parser.parse_args()
-    paths = [p for folder in args.folders for p in clips(folder, args.split)]
+    leave_out = [part for part in args.exclude.split(",") if part]
+    paths = [p for folder in args.folders for p in clips(folder, args.split)
+             if not any(part in p.name for part in leave_out)]
     config = TrainConfig(minutes=args.minutes, batch=args.batch, lr=args.lr, seed=args.seed,
                          cache_dir=args.cache)
     summary = train(paths, Path(args.out), config, log=lambda m: print(m, flush=True))

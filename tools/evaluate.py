@@ -116,7 +116,8 @@ def _evaluate_one(task: tuple[str, float, dict]) -> dict:
                                                      strict=True)],
         "window_best_ms": [float(peak(c)[0] * 1e3) for c in analyser.result.curves
                            if np.isfinite(c.scores).any()],
-        "context_ms": {n: [o * 1e3 for o in v] for n, v in analyser.context_offsets.items()},
+        "context_ms": {str(n): [o * 1e3 for o in v]  # str keys: as JSON stores them
+                       for n, v in analyser.context_offsets.items()},
         "seconds": seconds, "media_s": run.analysed_s,
     }
 
@@ -147,8 +148,17 @@ def summarise(rows: list[dict]) -> dict:
         "media_s": sum(r["media_s"] for r in rows),
         "x_realtime": sum(r["media_s"] for r in rows) / max(1e-9, sum(r["seconds"] for r in rows)),
     }
+    # Shift consistency: the estimate moves by the applied shift (est(d) - est(0) = d
+    # within one frame). Blind to a clip's own offset, which the protocol assumes is 0
+    # but lip-sync renders can miss by a frame.
+    at_zero = {r["clip"]: r["clip_estimate_ms"] for r in rows if r["offset_ms"] == 0}
+    moved = [abs((r["clip_estimate_ms"] - at_zero[r["clip"]]) - r["offset_ms"])
+             <= r["frame_ms"] + 1e-6 for r in rows
+             if r["offset_ms"] != 0 and r["clip_estimate_ms"] is not None
+             and at_zero.get(r["clip"]) is not None]
+    out["clip_shift_consistency_1frame"] = float(np.mean(moved)) if moved else None
     for n in CONTEXTS:
-        hits = [within(o, r) for r in rows for o in r["context_ms"][n]]
+        hits = [within(o, r) for r in rows for o in r["context_ms"][str(n)]]
         out[f"window_accuracy_1frame_{n}_frames"] = float(np.mean(hits)) if hits else None
     calib = []
     for lo, hi in zip(BINS, BINS[1:], strict=False):
@@ -177,7 +187,14 @@ def main() -> int:
     parser.add_argument("--signal", choices=["level", "change", "both"],
                         help="override the classical scorer's signal")
     parser.add_argument("--out", help="write all rows and the summary as JSON here")
+    parser.add_argument("--rows", help="summarise the rows of an earlier --out JSON again "
+                        "(no decoding)")
     args = parser.parse_args()
+    if args.rows:
+        data = json.loads(Path(args.rows).read_text())
+        summary = {**data["summary"], **summarise(data["rows"])}
+        _print(summary)
+        return 0
     overrides = {"scorer": args.method}
     if args.model:
         overrides["model_path"] = args.model
@@ -203,6 +220,13 @@ def main() -> int:
     methods = sorted({r["method"] for r in rows if "method" in r})
     summary.update(method=",".join(methods), split=args.split, offsets_ms=offsets,
                    **{k: v for k, v in overrides.items() if k not in ("scorer", "model_path")})
+    _print(summary)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    return 0
+
+
+def _print(summary: dict) -> None:
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         if key != "calibration":
@@ -212,9 +236,6 @@ def main() -> int:
     for b in summary["calibration"]:
         acc = "-" if b["accuracy"] is None else f"{b['accuracy']:.2f}"
         print(f"  {b['confidence']}  n={b['windows']:<5} accuracy {acc}")
-    if args.out:
-        Path(args.out).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
-    return 0
 
 
 if __name__ == "__main__":

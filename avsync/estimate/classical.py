@@ -10,7 +10,13 @@ offset), never on the evaluation split.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from avsync.lipsync import FaceTrack
+    from avsync.records import Window
 
 # Median clip-level peak of opening-vs-envelope changes, lead 0, on the training split
 # of ../shared/clips/dev (18 clips: -82.9 ms; README). Sound follows the mouth by this.
@@ -79,7 +85,7 @@ class ClassicalScorer:
     def audio_margin_s(self, max_offset_s: float) -> float:
         return max_offset_s + abs(self.lead_s) + 0.05
 
-    def scores(self, track, window, offsets: np.ndarray) -> np.ndarray | None:
+    def scores(self, track: FaceTrack, window: Window, offsets: np.ndarray) -> np.ndarray:
         from avsync.features import audio as af
 
         power = af.power_frames(window.audio)

@@ -13,12 +13,17 @@ import json
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from avsync.model import inputs
 from avsync.model.spec import SPEC
+
+if TYPE_CHECKING:
+    from avsync.lipsync import FaceTrack
+    from avsync.records import Window
 
 WEIGHTS = "sync.onnx"
 CARD = "CARD.md"
@@ -57,7 +62,8 @@ class ModelScorer:
         self.session = _session(str(path))
         calib = _calibration(path)
         # prominence (score units) that maps to confidence 0.63 / below which a window
-        # is low confidence: fitted on the training split (calibration.json, CARD.md)
+        # is low confidence: fitted on speakers the model was not trained on
+        # (calibration.json; how: CARD.md)
         self.confidence_scale = float(calib.get("confidence_scale", 1.0))
         self.min_prominence = float(calib.get("min_prominence", 0.5))
 
@@ -68,7 +74,7 @@ class ModelScorer:
     def audio_margin_s(self, max_offset_s: float) -> float:
         return max_offset_s + (SPEC.band + 2) * SPEC.step_s
 
-    def scores(self, track, window, offsets: np.ndarray) -> np.ndarray | None:
+    def scores(self, track: FaceTrack, window: Window, offsets: np.ndarray) -> np.ndarray:
         steps = np.round(offsets / SPEC.step_s).astype(int)
         centres = _block_centres(int(steps.min()), int(steps.max()))
         total, count = np.zeros(len(steps)), np.zeros(len(steps))

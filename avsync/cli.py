@@ -1,4 +1,4 @@
-"""Command line: `avsync check`, `avsync generate`, `avsync demo`.
+"""Command line: `avsync check`, `monitor`, `generate`, `demo`, `train`.
 
 Every failure reaches the user as one line on stderr and an exit code (0 pass,
 1 outside tolerance, 2 could not measure, 3 bad input or usage) - never a traceback.
@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="play files at media speed, as live sources arrive")
     mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
                      help="open/read timeout per stream (default 5)")
+    mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical",
+                     help="lip sync: the classical correlation (default) or the sync model")
+    mon.add_argument("--model", metavar="ONNX", help="lip sync: a sync model of your own")
     mon.add_argument("--retry-max", type=float, default=30.0, metavar="S",
                      help="longest wait between reconnection attempts (default 30)")
     mon.add_argument("-q", "--quiet", action="store_true", help="log lines, no live table")
@@ -282,8 +285,11 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     logging.getLogger("avsync").setLevel(logging.INFO)
     if args.max_offset <= 0 or args.max_offset > 2000:
         raise UsageError(f"--max-offset {args.max_offset:g}: use 1 to 2000 ms")
+    if args.model and not Path(args.model).is_file():
+        raise UsageError(f"--model {args.model}: no such file")
     defaults = {"tolerance": _tolerance(args), "max_offset_s": args.max_offset / 1000,
-                "rtsp_transport": args.transport, "realtime": args.realtime}
+                "rtsp_transport": args.transport, "realtime": args.realtime,
+                "scorer": args.scorer, "model_path": args.model}
     specs = [parse_stream_arg(s, defaults) for s in args.streams]
     if args.config:
         specs += load_config(args.config, defaults)

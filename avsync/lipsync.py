@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from avsync.errors import UsageError
 from avsync.estimate import classical
 from avsync.estimate.offset import NO_FACE, NO_SPEECH, Curve, OffsetEstimate, estimate
 from avsync.features import audio as af
@@ -81,7 +82,8 @@ def make_scorer(config: LipSyncConfig) -> Scorer:
         if config.model_path or weights_path() is not None:
             return ModelScorer(config.model_path)
         if config.scorer == "model":
-            raise FileNotFoundError("no sync model in this install (avsync/model/weights)")
+            raise UsageError("no sync model in this install (avsync/model/weights): "
+                             "use --scorer classical or --model FILE")
     return classical.ClassicalScorer(config.lead_s, config.signal)
 
 

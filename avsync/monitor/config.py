@@ -25,6 +25,8 @@ class StreamSpec:
     rtsp_transport: str = "tcp"
     realtime: bool = False  # files: play at media speed, as a live source would arrive
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg options
+    scorer: str = "classical"  # lip sync: classical, model or auto (avsync.lipsync)
+    model_path: str | None = None  # lip sync: an ONNX sync model of the user's
 
     @property
     def shown(self) -> str:

@@ -63,7 +63,9 @@ class LiveAnalyser:
         self.tracker = tracker
         self.pool = pool  # shared by all streams: scoring never oversubscribes the cores
         self.featurizer = featurizer
-        self.lipsync = LipSyncAnalyser(LipSyncConfig(max_offset_s=spec.max_offset_s), fps)
+        self.lipsync = LipSyncAnalyser(LipSyncConfig(max_offset_s=spec.max_offset_s,
+                                                     scorer=spec.scorer,
+                                                     model_path=spec.model_path), fps)
         self.pattern = PatternAnalyser(ANALYSIS_RATE)
         self.on_window = on_window  # (media time, analysis seconds)
         self._fed_until: float | None = None

@@ -135,6 +135,7 @@ class StreamWorker:
         self.lag_s: float | None = None
         self.totals = SourceStats()  # over all connections
         self._live_stats: Callable[[], SourceStats] | None = None
+        self._stats_lock = threading.Lock()
         self._producer = None
         self._thread = threading.Thread(target=self._run, name=f"avsync-stream-{spec.name}",
                                         daemon=True)
@@ -152,8 +153,9 @@ class StreamWorker:
 
     def stats(self) -> SourceStats:
         """Counters over every connection so far, the current one included."""
-        live = self._live_stats() if self._live_stats else SourceStats()
-        return _add(self.totals, live)
+        with self._stats_lock:  # a scrape never sees a connection counted twice or not at all
+            live = self._live_stats() if self._live_stats else SourceStats()
+            return _add(self.totals, live)
 
     # -- the thread ----------------------------------------------------------------
     def _run(self) -> None:
@@ -216,12 +218,15 @@ class StreamWorker:
                 audio_margin_s=analyser.audio_margin_s, lossless=not live,
                 keep_going=lambda: not self.stop_event.is_set(),
                 realtime=spec.realtime, on_producer=self._watch)
-            self.totals = _add(self.totals, result.stats)
-            self._live_stats = None
             if result.ended_early:
                 raise _StreamProblem(result.ended_early)
         finally:
-            self._live_stats = None
+            # this connection's counters join the totals however it ended: the exported
+            # counters never go down
+            with self._stats_lock:
+                if self._live_stats is not None:
+                    self.totals = _add(self.totals, self._live_stats())
+                self._live_stats = None
             opened.container.close()
 
     def interrupt(self) -> None:
@@ -233,7 +238,8 @@ class StreamWorker:
 
     def _watch(self, producer) -> None:
         self._producer = producer
-        self._live_stats = lambda: producer.stats
+        with self._stats_lock:
+            self._live_stats = lambda: producer.stats
 
 
 class _StreamProblem(AvsyncError):

@@ -12,7 +12,6 @@ A/V offset of the capture chain itself, device latencies included.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
@@ -22,7 +21,7 @@ import numpy as np
 
 from avsync.errors import BadInputError
 from avsync.media.rings import AVRings
-from avsync.media.sources import ANALYSIS_RATE, AUDIO_PTS_JITTER_S, Featurizer, _ffmpeg_reason
+from avsync.media.sources import ANALYSIS_RATE, Featurizer, ProducerThread, _ffmpeg_reason
 from avsync.records import AudioInfo, MediaInfo, SourceStats, VideoInfo
 
 SCHEME = "capture:"
@@ -97,34 +96,14 @@ class CaptureInput:
         self.container.close()
 
 
-class CaptureProducer:
-    """Same face as sources.Producer: start/stop/join/alive/stats/error/ended_early."""
+class CaptureProducer(ProducerThread):
+    """Reads the camera on its thread; PortAudio calls back with the microphone."""
 
     def __init__(self, capture: CaptureInput, rings: AVRings, featurizer: Featurizer) -> None:
-        self.capture, self.rings, self.featurizer = capture, rings, featurizer
-        self.error: Exception | None = None
-        self.ended_early: str | None = None
-        self._stop = threading.Event()
+        super().__init__(rings, featurizer, "capture")
+        self.capture = capture
         self._t0 = time.monotonic()
         self._frames = self._samples = self._errors = 0
-        self._expected_audio_t: float | None = None
-        self._thread = threading.Thread(target=self._run, name="avsync-producer-capture",
-                                        daemon=True)
-
-    def start(self) -> CaptureProducer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.rings.close()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def stats(self) -> SourceStats:
@@ -133,20 +112,15 @@ class CaptureProducer:
                            audio_dropped_samples=self.rings.audio.dropped,
                            audio_gap_samples=self.rings.audio.gap_samples)
 
-    def _run(self) -> None:
+    def _read(self) -> None:
         import sounddevice as sd
 
-        try:
-            # int16: what every capture driver delivers natively (ALSA plugins included)
-            with sd.InputStream(samplerate=ANALYSIS_RATE, channels=1, dtype="int16",
-                                blocksize=int(BLOCK_S * ANALYSIS_RATE), latency="high",
-                                device=self.capture.spec.audio_device,
-                                callback=self._on_audio):
-                self._read_video()
-        except Exception as err:  # kept for the consumer, like sources.Producer
-            self.error = err
-        finally:
-            self.rings.close()
+        # int16: what every capture driver delivers natively (ALSA plugins included)
+        with sd.InputStream(samplerate=ANALYSIS_RATE, channels=1, dtype="int16",
+                            blocksize=int(BLOCK_S * ANALYSIS_RATE), latency="high",
+                            device=self.capture.spec.audio_device,
+                            callback=self._on_audio):
+            self._read_video()
 
     def _read_video(self) -> None:
         for packet in self.capture.container.demux(self.capture.video):
@@ -168,9 +142,6 @@ class CaptureProducer:
         adc, current = time_info.inputBufferAdcTime, time_info.currentTime
         # the first sample's capture time: PortAudio's ADC time if the driver gives one
         t = now - (current - adc) if adc > 0 and current > 0 else now - frames / ANALYSIS_RATE
-        if (self._expected_audio_t is not None
-                and abs(t - self._expected_audio_t) <= AUDIO_PTS_JITTER_S):
-            t = self._expected_audio_t  # callback jitter is not a clock change
-        self._expected_audio_t = t + frames / ANALYSIS_RATE
+        t = self._audio_time(t, frames / ANALYSIS_RATE)  # callback jitter is no clock change
         self.rings.push_audio(t, indata[:, 0].astype(np.float32) / 32768.0)
         self._samples += frames

@@ -125,42 +125,25 @@ def _audio_info(stream: av.AudioStream) -> AudioInfo:
     return AudioInfo(codec=ctx.name, sample_rate=ctx.sample_rate, channels=ctx.channels)
 
 
-class Producer:
-    """One thread that demuxes and decodes an OpenedInput into AVRings.
+class ProducerThread:
+    """What every producer shares: its thread, stop/join, the rings it fills, and the
+    smoothing of audio block times.
 
     It never raises into the caller: a failure ends the input, closes the rings and is
-    kept in ``error``; counters are in ``stats``.
+    kept in ``error``. Subclasses implement ``_read`` and ``stats``.
     """
 
-    def __init__(
-        self,
-        opened: OpenedInput,
-        rings: AVRings,
-        featurizer: Featurizer,
-        name: str = "source",
-        realtime: bool = False,
-    ) -> None:
-        self.opened = opened
-        self.realtime = realtime  # pace a file at media speed, as a live source arrives
-        self._wall_origin: float | None = None
+    def __init__(self, rings: AVRings, featurizer: Featurizer, name: str) -> None:
         self.rings = rings
         self.featurizer = featurizer
-        start = opened.container.start_time
-        wraps = any(f in opened.info.format_name.split(",") for f in _WRAPPING_FORMATS)
-        self.clock = MediaClock(
-            origin_s=start / av.time_base if start is not None else None,
-            wrap_bits=MPEGTS_PTS_BITS if wraps else None,
-        )
         self.error: Exception | None = None
         self.ended_early: str | None = None  # reason when the input stopped mid-way
         self._stop = threading.Event()
-        self._video_frames = self._audio_samples = self._decode_errors = 0
         self._audio_expected_t: float | None = None
         self._thread = threading.Thread(target=self._run, name=f"avsync-producer-{name}",
                                         daemon=True)
 
-    # -- control -------------------------------------------------------------------
-    def start(self) -> Producer:
+    def start(self) -> ProducerThread:
         self._thread.start()
         return self
 
@@ -175,6 +158,50 @@ class Producer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def _run(self) -> None:
+        try:
+            self._read()
+        except Exception as err:  # kept for the consumer; this thread must not die loudly
+            self.error = err
+        finally:
+            self.rings.close()
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def _audio_time(self, t: float, duration_s: float) -> float:
+        """Snap a block's time onto the end of the previous block when they differ by
+        jitter only (timestamp rounding, callback scheduling), not a clock change."""
+        if (self._audio_expected_t is not None
+                and abs(t - self._audio_expected_t) <= AUDIO_PTS_JITTER_S):
+            t = self._audio_expected_t
+        self._audio_expected_t = t + duration_s
+        return t
+
+
+class Producer(ProducerThread):
+    """One thread that demuxes and decodes an OpenedInput into AVRings."""
+
+    def __init__(
+        self,
+        opened: OpenedInput,
+        rings: AVRings,
+        featurizer: Featurizer,
+        name: str = "source",
+        realtime: bool = False,
+    ) -> None:
+        super().__init__(rings, featurizer, name)
+        self.opened = opened
+        self.realtime = realtime  # pace a file at media speed, as a live source arrives
+        self._wall_origin: float | None = None
+        start = opened.container.start_time
+        wraps = any(f in opened.info.format_name.split(",") for f in _WRAPPING_FORMATS)
+        self.clock = MediaClock(
+            origin_s=start / av.time_base if start is not None else None,
+            wrap_bits=MPEGTS_PTS_BITS if wraps else None,
+        )
+        self._video_frames = self._audio_samples = self._decode_errors = 0
+
     @property
     def stats(self) -> SourceStats:
         return SourceStats(
@@ -188,15 +215,7 @@ class Producer:
         )
 
     # -- the thread ----------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            self._decode_all()
-        except Exception as err:  # kept for the consumer; this thread must not die loudly
-            self.error = err
-        finally:
-            self.rings.close()
-
-    def _decode_all(self) -> None:
+    def _read(self) -> None:
         opened = self.opened
         streams = [s for s in (opened.video, opened.audio) if s is not None]
         for stream in streams:
@@ -258,10 +277,8 @@ class Producer:
         t, jumped = clock(frame.pts, frame.samples / frame.sample_rate)
         if jumped:
             self.rings.mark_discontinuity(t)
-        elif (self._audio_expected_t is not None
-              and abs(t - self._audio_expected_t) <= AUDIO_PTS_JITTER_S):
-            t = self._audio_expected_t
-        self._audio_expected_t = t + frame.samples / frame.sample_rate
+            self._audio_expected_t = None  # a new segment: nothing to snap onto
+        t = self._audio_time(t, frame.samples / frame.sample_rate)
         for t_out, samples in audio_out(frame, t):
             self.rings.push_audio(t_out, samples)
             self._audio_samples += len(samples)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,8 +182,8 @@ def _lipsync_segments(analyser: LipSyncAnalyser, measured: list, fps: float,
                        min_step_ms=max(2 * frame_ms, 60.0))
     if not jumps:
         return []
-    index_of = {id(w): i for i, w in enumerate(analyser.result.windows)}
-    bounds = [0] + [index_of[id(measured[j.index])] for j in jumps] + [None]
+    times = [w.t for w in analyser.result.windows]  # increasing: one window per hop
+    bounds = [0] + [bisect_left(times, j.t) for j in jumps] + [None]
     segments = []
     for first, stop in zip(bounds, bounds[1:], strict=False):
         est = analyser.clip_estimate(first, stop)

@@ -90,10 +90,14 @@ def make_scorer(config: LipSyncConfig) -> Scorer:
 @dataclass
 class LipSyncResult:
     windows: list[OffsetEstimate] = field(default_factory=list)
-    curves: list[Curve] = field(default_factory=list)  # of windows with face and speech
     window_curves: list[Curve | None] = field(default_factory=list)  # one per window
     faces_seen: int = 0
     speaker_tracks: Counter = field(default_factory=Counter)  # track id -> windows won
+
+    @property
+    def curves(self) -> list[Curve]:
+        """The curves of windows with a face and speech."""
+        return [c for c in self.window_curves if c is not None]
 
 
 class LipSyncAnalyser:
@@ -121,8 +125,6 @@ class LipSyncAnalyser:
         est, curve, track = self.score_window(window)
         self.result.windows.append(est)
         self.result.window_curves.append(curve)
-        if curve is not None:
-            self.result.curves.append(curve)
         if track is not None:
             self.result.speaker_tracks[track] += 1
 

@@ -45,31 +45,56 @@ class FrameImage:
         """Luma of the box (x0, y0, w, h) resampled to out_h x out_w uint8; 0 outside."""
         xi, yi, ix, iy = self._grid(x0, y0, w, h, out_w, out_h)
         if self._y is not None:
-            out = self._y[yi[:, None], xi[None, :]]
+            out = _sample(self._y, yi, xi)
         else:
-            rgb = self._rgb[yi[:, None], xi[None, :]].astype(np.float32)
+            rgb = _sample(self._rgb, yi, xi).astype(np.float32)
             out = (rgb @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
         return np.where(iy[:, None] & ix[None, :], out, 0).astype(np.uint8)
 
     def rgb(self, x0: float, y0: float, w: float, h: float, out_w: int, out_h: int) -> np.ndarray:
-        """RGB float32 in 0..1 of the box, resampled to (out_h, out_w, 3); 0 outside."""
+        """RGB float32 in 0..1 of the box, resampled, channels first (3, out_h, out_w) as
+        the face models take it; 0 outside the frame."""
         xi, yi, ix, iy = self._grid(x0, y0, w, h, out_w, out_h)
+        out = np.empty((3, out_h, out_w), np.float32)
         if self._y is None:
-            rgb = self._rgb[yi[:, None], xi[None, :]].astype(np.float32) / 255.0
+            rgb = _sample(self._rgb, yi, xi)
+            for c in range(3):
+                np.multiply(rgb[..., c], np.float32(1 / 255.0), out=out[c])
         else:
-            y = self._y[yi[:, None], xi[None, :]].astype(np.float32)
-            u = self._u[(yi // 2)[:, None], (xi // 2)[None, :]].astype(np.float32) - 128.0
-            v = self._v[(yi // 2)[:, None], (xi // 2)[None, :]].astype(np.float32) - 128.0
-            if not self._full_range:  # limited ("TV") range: 16..235 luma, 16..240 chroma
-                y = (y - 16.0) * (255.0 / 219.0)
-                u *= 255.0 / 224.0
-                v *= 255.0 / 224.0
+            # built plane by plane in place: the whole-array version (stack, clip, where)
+            # cost ~0.3 ms more per 192x192 crop, a tenth of the face mesh
+            y = _sample(self._y, yi, xi).astype(np.float32)
+            u = _sample(self._u, yi // 2, xi // 2).astype(np.float32)
+            v = _sample(self._v, yi // 2, xi // 2).astype(np.float32)
+            u -= 128.0
+            v -= 128.0
+            if self._full_range:
+                y *= np.float32(1 / 255.0)
+                u *= np.float32(1 / 255.0)
+                v *= np.float32(1 / 255.0)
+            else:  # limited ("TV") range: 16..235 luma, 16..240 chroma
+                y -= 16.0
+                y *= np.float32(1 / 219.0)
+                u *= np.float32(1 / 224.0)
+                v *= np.float32(1 / 224.0)
             # BT.601 matrix: what SD and most web video carry; on HD (BT.709) the colour
             # error is small and the models see a face either way
-            rgb = np.stack([y + 1.402 * v, y - 0.344136 * u - 0.714136 * v, y + 1.772 * u], -1)
-            rgb = np.clip(rgb / 255.0, 0.0, 1.0)
-        mask = (iy[:, None] & ix[None, :])[..., None]
-        return np.where(mask, rgb, 0.0).astype(np.float32)
+            np.multiply(v, np.float32(1.402), out=out[0])
+            out[0] += y
+            np.multiply(u, np.float32(-0.344136), out=out[1])
+            out[1] -= np.float32(0.714136) * v
+            out[1] += y
+            np.multiply(u, np.float32(1.772), out=out[2])
+            out[2] += y
+            np.clip(out, 0.0, 1.0, out=out)
+        if not (ix.all() and iy.all()):
+            out *= (iy[:, None] & ix[None, :])
+        return out
+
+
+def _sample(plane: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """plane[rows][:, cols]: two takes are ~4x faster than one 2D fancy index."""
+    return plane.take(rows, axis=0).take(cols, axis=1)
 
 
 def _plane(frame: av.VideoFrame, index: int, rows: int) -> np.ndarray:

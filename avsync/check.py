@@ -14,7 +14,6 @@ from avsync.estimate.jumps import find_jumps
 from avsync.estimate.offset import MEASURED, NO_FACE
 from avsync.estimate.pattern import PatternAnalyser, PatternResult
 from avsync.estimate.robust import theil_sen
-from avsync.features.face import MouthFeaturizer
 from avsync.features.luma import LumaFeaturizer
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.sources import ANALYSIS_RATE, open_input
@@ -67,7 +66,7 @@ def check_file(
     probe_info = open_input(path).info  # cheap: the fps the analyser needs
     fps = (probe_info.video.fps if probe_info.video else None) or 25.0
     analyser = LipSyncAnalyser(config.lipsync, fps)
-    info, run = _run(path, MouthFeaturizer(), analyser, on_progress,
+    info, run = _run(path, analyser.front_end(), analyser, on_progress,
                      hop_s=config.lipsync.hop_s, window_s=config.lipsync.window_s,
                      audio_margin_s=analyser.audio_margin_s)
     common = _common(info, run, config, warnings=_warnings(info, run))

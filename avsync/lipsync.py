@@ -21,6 +21,7 @@ from avsync.errors import UsageError
 from avsync.estimate import classical
 from avsync.estimate.offset import NO_FACE, NO_SPEECH, Curve, OffsetEstimate, estimate
 from avsync.features import audio as af
+from avsync.features.face import FaceTracker, MouthFeaturizer
 from avsync.records import Window
 
 # Shares of a window that must hold a tracked face / sound for it to be scored.
@@ -43,6 +44,7 @@ class Scorer(Protocol):
     method: str  # the report's `method`
     confidence_scale: float  # prominence that maps to confidence 0.63
     min_prominence: float  # below it a window is low confidence, not measured
+    landmark_every: int  # face mesh every n frames: how often the scorer needs landmarks
 
     def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray: ...
     def audio_margin_s(self, max_offset_s: float) -> float: ...
@@ -117,6 +119,10 @@ class LipSyncAnalyser:
     @property
     def audio_margin_s(self) -> float:
         return self.scorer.audio_margin_s(self.config.max_offset_s)
+
+    def front_end(self) -> MouthFeaturizer:
+        """The per-frame featurizer this analyser's scorer needs."""
+        return MouthFeaturizer(FaceTracker(landmark_every=self.scorer.landmark_every))
 
     def reset_at(self, t: float) -> None:
         """Timestamp jump: windows straddling it are cut short by the pipeline already."""

@@ -11,7 +11,7 @@ from avsync.check import CheckConfig, check_file
 from avsync.cli import main
 from avsync.estimate.offset import FLAT, MEASURED, Curve, candidate_offsets, estimate, peak
 from avsync.features import audio as af
-from avsync.features.face import MouthFeaturizer
+from avsync.features.face import FaceTracker, MouthFeaturizer
 from avsync.lipsync import LipSyncConfig
 from avsync.synth.talking_head import (
     ARTICULATION_LEAD_S,
@@ -87,6 +87,35 @@ def test_front_end_finds_the_face_and_the_opening_follows_the_speech(head):
     assert np.corrcoef(opening[present], truth[present])[0, 1] > 0.8
     crops = np.array([r["mouth"][0] for r in records])
     assert crops.shape[1:] == (48, 96) and crops.std() > 5  # a real picture, not blank
+
+
+def test_mesh_on_every_second_frame_still_crops_every_frame(head):
+    every = MouthFeaturizer()
+    half = MouthFeaturizer(FaceTracker(landmark_every=2))
+    calls = {"n": 0}
+    landmarker = half.tracker.landmarker
+
+    def counted(image, roi):
+        calls["n"] += 1
+        return type(landmarker).__call__(landmarker, image, roi)
+
+    half.tracker.landmarker = counted
+    full, halved = [], []
+    with av.open(str(head)) as c:
+        for frame in c.decode(video=0):
+            full.append(every(frame))
+            halved.append(half(frame))
+    assert calls["n"] < 0.6 * len(halved)  # the mesh ran on about half the frames
+    assert all(r["present"][0] for r in halved[1:])
+    measured = np.isfinite([r["geometry"][0][0] for r in halved])
+    assert 0.4 < measured.mean() < 0.6  # geometry only where the mesh ran, never stale
+    # every crop is this frame's mouth at the carried position, not a copy of the last
+    # one: it matches the every-frame crop of the same frame better than the previous's
+    a = [r["mouth"][0].ravel().astype(np.float32) for r in full]
+    b = [r["mouth"][0].ravel().astype(np.float32) for r in halved]
+    same = np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(a[1:], b[1:], strict=True)])
+    before = np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(a[:-1], b[1:], strict=True)])
+    assert same > before and same > 0.8
 
 
 # -- check on talking heads ------------------------------------------------------------

@@ -71,6 +71,7 @@ class ClassicalScorer:
     # window is "low confidence" rather than measured
     confidence_scale = 0.25
     min_prominence = 0.1
+    landmark_every = 1  # its signal is the lip opening the mesh measures, every frame
 
     def __init__(self, lead_s: float = ARTICULATION_LEAD_S, signal: str = "change") -> None:
         if signal not in SIGNALS:

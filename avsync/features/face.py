@@ -50,7 +50,9 @@ FEATURE_DTYPE = np.dtype([
 
 def _session(name: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # decode and the other stream use the other core
+    # one thread: the decoder's threads and other streams have the other cores (a
+    # second thread here made a single-file check slower: tools/bench.py lipsync)
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     path = resources.files("avsync.features") / "models" / name
     with resources.as_file(path) as file:
@@ -93,9 +95,10 @@ class FaceDetector:
         side = max(image.width, image.height)  # letterbox: the whole frame, centred
         x0 = (image.width - side) / 2
         y0 = (image.height - side) / 2
-        rgb = image.rgb(x0, y0, side, side, _DET_SIZE, _DET_SIZE)
-        tensor = (rgb * 2.0 - 1.0).transpose(2, 0, 1)[None]
-        raw_boxes, raw_scores = self._session.run(None, {"input": tensor})
+        tensor = image.rgb(x0, y0, side, side, _DET_SIZE, _DET_SIZE)
+        tensor *= 2.0
+        tensor -= 1.0  # the detector takes -1..1
+        raw_boxes, raw_scores = self._session.run(None, {"input": tensor[None]})
         scores = 1 / (1 + np.exp(-np.clip(raw_scores[0, :, 0], -80, 80)))
         keep = np.flatnonzero(scores > _MIN_DET_SCORE)
         found = []
@@ -117,7 +120,7 @@ class FaceLandmarker:
 
     def __call__(self, image: FrameImage, roi: Box) -> np.ndarray | None:
         rgb = image.rgb(roi.x0, roi.y0, roi.size, roi.size, _LMK_SIZE, _LMK_SIZE)
-        points, presence = self._session.run(None, {"input_1": rgb.transpose(2, 0, 1)[None]})
+        points, presence = self._session.run(None, {"input_1": rgb[None]})
         if 1 / (1 + math.exp(-float(presence.ravel()[0]))) < _MIN_PRESENCE:
             return None
         pts = points.reshape(468, 3)[:, :2] * (roi.size / _LMK_SIZE)
@@ -135,33 +138,45 @@ class _Track:
     track_id: int
     roi: Box
     mouth: np.ndarray | None = None  # smoothed (cx, cy, scale) of the mouth crop
+    mouth_velocity: np.ndarray | None = None  # per frame, between mesh frames
     misses: int = 0
 
 
 @dataclass
 class FaceTracker:
-    """Detection every `detect_every` frames (or when a track is lost), mesh every frame."""
+    """Detection every `detect_every` frames (or when a track is lost), the face mesh
+    every `landmark_every` frames (1: every frame)."""
 
     detect_every: int = DETECT_EVERY
     max_faces: int = MAX_FACES
+    landmark_every: int = 1
     detector: FaceDetector = field(default_factory=FaceDetector)
     landmarker: FaceLandmarker = field(default_factory=FaceLandmarker)
 
     def __post_init__(self) -> None:
+        if self.landmark_every < 1:
+            raise ValueError("landmark_every must be >= 1")
         self.reset()
 
     def reset(self) -> None:
         self.tracks: list[_Track] = []
         self.faces_seen = 0
         self._frames_since_detection = math.inf
+        self._frames_since_landmarks = math.inf
         self._next_id = 0
 
-    def __call__(self, image: FrameImage) -> list[tuple[_Track, np.ndarray]]:
-        """(track, landmarks) for each face followed in this frame."""
+    def __call__(self, image: FrameImage) -> list[tuple[_Track, np.ndarray | None]]:
+        """(track, landmarks) for each face followed in this frame; landmarks None on a
+        frame the mesh skipped (the track keeps its last position)."""
         if self._frames_since_detection >= self.detect_every or not self.tracks:
             self._detect(image)
+            self._frames_since_landmarks = math.inf  # new tracks need landmarks now
         self._frames_since_detection += 1
-        followed = []
+        if self._frames_since_landmarks < self.landmark_every:
+            self._frames_since_landmarks += 1
+            return [(track, None) for track in self.tracks]
+        self._frames_since_landmarks = 1
+        followed: list[tuple[_Track, np.ndarray | None]] = []
         for track in list(self.tracks):
             points = self.landmarker(image, track.roi)
             if points is None:
@@ -205,18 +220,34 @@ class MouthFeaturizer:
         for slot, (track, points) in enumerate(followed[:MAX_FACES]):
             record["present"][slot] = True
             record["track_id"][slot] = track.track_id
-            record["geometry"][slot] = lip_geometry(points, image.width, image.height)
-            record["mouth"][slot] = self._mouth_crop(image, track, points)
+            if points is None:  # the mesh skipped this frame: geometry not measured,
+                record["geometry"][slot] = np.nan  # the crop moves on at the last speed
+                if track.mouth_velocity is not None:
+                    track.mouth = track.mouth + track.mouth_velocity
+            else:
+                record["geometry"][slot] = lip_geometry(points, image.width, image.height)
+                self._follow_mouth(track, points)
+            record["mouth"][slot] = self._mouth_crop(image, track)
         return record
 
-    def _mouth_crop(self, image: FrameImage, track: _Track, points: np.ndarray) -> np.ndarray:
+    def _follow_mouth(self, track: _Track, points: np.ndarray) -> None:
         eyes = np.linalg.norm(points[_OUTER_EYE[0]] - points[_OUTER_EYE[1]])
         centre = points[list(_LIPS)].mean(axis=0)
         now = np.array([centre[0], centre[1], eyes])
         if track.mouth is None:
             track.mouth = now
-        else:  # damp landmark jitter so the crop does not shake
-            track.mouth = self.smoothing * track.mouth + (1 - self.smoothing) * now
+            return
+        # damp landmark jitter so the crop does not shake; between mesh frames the crop
+        # keeps the speed of the last step, or a moving head would jerk it every n frames
+        every = self.tracker.landmark_every
+        previous = track.mouth - (every - 1) * (track.mouth_velocity if track.mouth_velocity
+                                                is not None else 0.0)
+        track.mouth = self.smoothing * track.mouth + (1 - self.smoothing) * now
+        if every > 1:
+            track.mouth_velocity = (track.mouth - previous) / every
+
+    @staticmethod
+    def _mouth_crop(image: FrameImage, track: _Track) -> np.ndarray:
         cx, cy, scale = track.mouth
         w, h = 1.2 * scale, 0.6 * scale  # the mouth and its surroundings, 2:1
         return image.gray(cx - w / 2, cy - h / 2, w, h, MOUTH_W, MOUTH_H)

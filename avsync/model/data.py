@@ -16,14 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from avsync.features import audio as af
-from avsync.features.face import MouthFeaturizer
+from avsync.features.face import FaceTracker, MouthFeaturizer
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.model import inputs
 from avsync.model.spec import SPEC, ModelSpec
 from avsync.pipeline import run_source
 from avsync.records import Window
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: mesh every SPEC.landmark_every frames, as the model's check
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".ts", ".m2ts", ".mxf", ".webm", ".flv"}
 MIN_SPEECH_SHARE = 0.4  # of a pass's 10 ms frames above the speech level
 
@@ -64,7 +64,8 @@ def extract(path: str | Path) -> ClipFeatures:
     opened = open_input(str(path))
     collector = _Collector()
     try:
-        run_source(opened, MouthFeaturizer(), collector, hop_s=1.0)
+        featurizer = MouthFeaturizer(FaceTracker(landmark_every=SPEC.landmark_every))
+        run_source(opened, featurizer, collector, hop_s=1.0)
     finally:
         opened.container.close()
     ws = [w for w in collector.windows if len(w.video_times)]

@@ -53,6 +53,9 @@ class ModelScorer:
     """Scores a window's candidate offsets with the ONNX sync model."""
 
     method = "lipsync-model"
+    # the mesh on every 2nd frame halves the front end's cost (tools/bench.py lipsync);
+    # training caches its features through the same front end
+    landmark_every = SPEC.landmark_every
 
     def __init__(self, path: str | Path | None = None) -> None:
         path = Path(path) if path else weights_path()

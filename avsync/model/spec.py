@@ -24,6 +24,9 @@ class ModelSpec:
     n_mels: int = af.N_MELS
     mouth_h: int = MOUTH_H
     mouth_w: int = MOUTH_W
+    # face mesh every n frames for the model's front end: the model reads the crop's
+    # pixels every frame, landmarks only steer the crop (avsync.features.face)
+    landmark_every: int = 2
 
     @property
     def shifts(self) -> int:

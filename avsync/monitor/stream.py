@@ -58,14 +58,14 @@ class LiveAnalyser:
     measurement to the tracker, and keeps their memory bounded."""
 
     def __init__(self, spec: StreamSpec, fps: float, tracker: LiveTracker,
-                 featurizer: CombinedFeaturizer, on_window: Callable[[float, float], None],
+                 on_window: Callable[[float, float], None],
                  pool: Executor | None = None):
         self.tracker = tracker
         self.pool = pool  # shared by all streams: scoring never oversubscribes the cores
-        self.featurizer = featurizer
         self.lipsync = LipSyncAnalyser(LipSyncConfig(max_offset_s=spec.max_offset_s,
                                                      scorer=spec.scorer,
                                                      model_path=spec.model_path), fps)
+        self.featurizer = CombinedFeaturizer(self.lipsync.front_end())
         self.pattern = PatternAnalyser(ANALYSIS_RATE)
         self.on_window = on_window  # (media time, analysis seconds)
         self._fed_until: float | None = None
@@ -193,7 +193,6 @@ class StreamWorker:
                 missing = "video" if opened.info.video is None else "audio"
                 raise _StreamProblem(f"no {missing} stream")
             fps = opened.info.video.fps or 25.0
-            featurizer = CombinedFeaturizer()
             self.tracker.reset()
 
             def on_window(t1: float, seconds: float) -> None:
@@ -211,10 +210,10 @@ class StreamWorker:
                 if self.on_analysis:
                     self.on_analysis(spec.name, seconds)
 
-            analyser = LiveAnalyser(spec, fps, self.tracker, featurizer, on_window, self.pool)
+            analyser = LiveAnalyser(spec, fps, self.tracker, on_window, self.pool)
             live = not spec.is_file or spec.realtime
             result = run_source(
-                opened, featurizer, analyser, hop_s=1.0, window_s=3.0,
+                opened, analyser.featurizer, analyser, hop_s=1.0, window_s=3.0,
                 audio_margin_s=analyser.audio_margin_s, lossless=not live,
                 keep_going=lambda: not self.stop_event.is_set(),
                 realtime=spec.realtime, on_producer=self._watch)

@@ -3,7 +3,7 @@
 
     python tools/bench.py check [--duration 600] [--size 1280x720] [--fps 25]
 
-    python tools/bench.py lipsync [CLIP] [--repeat 3]
+    python tools/bench.py lipsync [CLIP | synthetic] [--scorer model] [--repeat 3]
 
 `check`: times `avsync check` on a flash/beep test-signal file against bare PyAV
 decoding of the same file (both streams; FFmpeg's AUTO, SLICE and no threading, the
@@ -16,8 +16,9 @@ and prints speeds as x real time and their ratio (target: check >= 0.8x bare dec
 monitor: the largest N whose processing lag stays under 2 s with nothing dropped, and
 the latency from a change of offset in the source to the live estimate showing it.
 
-`lipsync`: times `avsync check` on a talking-head clip (default: the 1280x720 clip of
-../shared/clips/dev, else a generated head) as x real time, and splits the work by
+`lipsync`: times `avsync check` on a talking-head clip (default: the 1280x720 29.97 fps
+clip of ../shared/clips/dev, else, or with `synthetic`, a generated 30 s head on a
+1280x720 25 fps canvas) as x real time, and splits the work by
 stage: decode (bare PyAV, same threading), face (detector + mesh), features (mouth
 crops, lip geometry, audio resampling and features) and scoring (the sync model or
 the classical correlation, and the estimates), with the scoring time per window.
@@ -147,16 +148,16 @@ class StageClock:
 
 
 def _talking_head_clip(args: argparse.Namespace) -> Path:
-    if args.clip:
+    if args.clip and args.clip != "synthetic":
         return Path(args.clip)
-    if SHARED_720P.exists():
+    if not args.clip and SHARED_720P.exists():
         return SHARED_720P
     from avsync.synth import TalkingHeadSpec, write_talking_head
 
-    path = Path(args.cache or tempfile.gettempdir()) / "avsync-bench" / "head-25fps.mp4"
+    path = Path(args.cache or tempfile.gettempdir()) / "avsync-bench" / "head-720p25.mp4"
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        write_talking_head(path, TalkingHeadSpec(duration_s=30.0))
+        write_talking_head(path, TalkingHeadSpec(duration_s=30.0, canvas=(1280, 720)))
     return path
 
 
@@ -303,7 +304,8 @@ def main() -> int:
     check.add_argument("--repeat", type=int, default=3)
     check.add_argument("--cache", help="folder for generated media (default: temp)")
     lip = sub.add_parser("lipsync", help="check on a talking head, split by stage")
-    lip.add_argument("clip", nargs="?", help="talking-head clip (default: 720p dev clip)")
+    lip.add_argument("clip", nargs="?",
+                     help="talking-head clip, or 'synthetic' (default: 720p dev clip)")
     lip.add_argument("--repeat", type=int, default=3)
     lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical")
     lip.add_argument("--cache", help="folder for generated media (default: temp)")

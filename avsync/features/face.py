@@ -138,7 +138,8 @@ class _Track:
     track_id: int
     roi: Box
     mouth: np.ndarray | None = None  # smoothed (cx, cy, scale) of the mouth crop
-    mouth_velocity: np.ndarray | None = None  # per frame, between mesh frames
+    mouth_velocity: np.ndarray | None = None  # per frame, carried between mesh frames
+    frames_since_mesh: int = 0
     misses: int = 0
 
 
@@ -222,6 +223,7 @@ class MouthFeaturizer:
             record["track_id"][slot] = track.track_id
             if points is None:  # the mesh skipped this frame: geometry not measured,
                 record["geometry"][slot] = np.nan  # the crop moves on at the last speed
+                track.frames_since_mesh += 1
                 if track.mouth_velocity is not None:
                     track.mouth = track.mouth + track.mouth_velocity
             else:
@@ -239,12 +241,13 @@ class MouthFeaturizer:
             return
         # damp landmark jitter so the crop does not shake; between mesh frames the crop
         # keeps the speed of the last step, or a moving head would jerk it every n frames
-        every = self.tracker.landmark_every
-        previous = track.mouth - (every - 1) * (track.mouth_velocity if track.mouth_velocity
-                                                is not None else 0.0)
+        skipped = track.frames_since_mesh
+        previous = track.mouth - skipped * (track.mouth_velocity if track.mouth_velocity
+                                            is not None else 0.0)
         track.mouth = self.smoothing * track.mouth + (1 - self.smoothing) * now
-        if every > 1:
-            track.mouth_velocity = (track.mouth - previous) / every
+        if skipped:
+            track.mouth_velocity = (track.mouth - previous) / (skipped + 1)
+        track.frames_since_mesh = 0
 
     @staticmethod
     def _mouth_crop(image: FrameImage, track: _Track) -> np.ndarray:

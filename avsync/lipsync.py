@@ -36,7 +36,7 @@ class FaceTrack:
 
     track_id: int
     times: np.ndarray  # (n,) media times
-    opening: np.ndarray  # (n,) inner-lip opening / eye distance
+    opening: np.ndarray  # (n,) inner-lip opening / eye distance; NaN where the mesh skipped
     mouth: np.ndarray  # (n, H, W) uint8 mouth crops
 
 

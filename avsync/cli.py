@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--transport", choices=["tcp", "udp"], default="tcp",
                      help="RTSP transport (default tcp)")
     mon.add_argument("--realtime", action="store_true",
-                     help="play files at media speed, as live sources arrive")
+                     help="play files and VOD playlists at media speed, as live sources arrive")
     mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
                      help="open/read timeout per stream (default 5)")
     mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical",

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -194,7 +195,8 @@ def test_rtsp_over_udp_transport(signal_clip):
     assert offset == pytest.approx(OFFSET_S, abs=0.002)
 
 
-def test_hls_over_http(tmp_path):
+def _hls_vod(tmp_path) -> Path:
+    """A 20 s test signal (+75 ms) as a VOD HLS playlist with 2 s segments."""
     import av
 
     from avsync.synth import TestSignalSpec, write_test_signal
@@ -211,10 +213,12 @@ def test_hls_over_http(tmp_path):
             if packet.size:
                 packet.stream = streams[packet.stream.index]
                 o.mux(packet)
-    with HttpFolder(folder) as http:
-        # a VOD playlist is finite: read unpaced, its 20 s are gone in a fraction of a
-        # second and the offset shows only between reconnections; a player (and a
-        # monitor) takes it at media speed
+    return folder
+
+
+def test_hls_over_http(tmp_path):
+    with HttpFolder(_hls_vod(tmp_path)) as http:
+        # a VOD playlist is finite: a player (and a monitor) takes it at media speed
         monitor = _monitor([f"web={http.url}/index.m3u8"], realtime=True)
         try:
             offset = wait_for(lambda: metric(scrape(_url(monitor)),
@@ -222,6 +226,19 @@ def test_hls_over_http(tmp_path):
         finally:
             monitor.stop()
     assert offset == pytest.approx(0.075, abs=0.002)
+
+
+def test_a_recording_read_unpaced_is_named_as_such(tmp_path):
+    # read unpaced, the 20 s playlist is gone in a moment and would be reconnected over
+    # and over with the offset showing only in between: the stream's error says why
+    with HttpFolder(_hls_vod(tmp_path)) as http:
+        monitor = _monitor([f"web={http.url}/index.m3u8"])
+        try:
+            worker = monitor.workers[0]
+            error = wait_for(lambda: worker.error if worker.error else None, 10)
+        finally:
+            monitor.stop()
+    assert error and "recording" in error and "realtime" in error
 
 
 def test_udp_mpeg_ts(tmp_path):

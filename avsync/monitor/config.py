@@ -23,7 +23,7 @@ class StreamSpec:
     tolerance: Tolerance = field(default_factory=lambda: get_standard(DEFAULT_STANDARD))
     max_offset_s: float = 0.6
     rtsp_transport: str = "tcp"
-    realtime: bool = False  # files: play at media speed, as a live source would arrive
+    realtime: bool = False  # files, VOD playlists: play at media speed, as live would arrive
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg options
     scorer: str = "classical"  # lip sync: classical, model or auto (avsync.lipsync)
     model_path: str | None = None  # lip sync: an ONNX sync model of the user's

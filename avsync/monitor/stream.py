@@ -26,7 +26,7 @@ from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.capture import CaptureInput, is_capture
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.monitor.config import StreamSpec
-from avsync.pipeline import run_source
+from avsync.pipeline import RunResult, run_source
 from avsync.records import SourceStats, Window
 
 log = logging.getLogger("avsync.monitor")
@@ -113,6 +113,21 @@ class LiveAnalyser:
                 self.tracker.add(event.flash_t, MEASURED, event.offset_s * 1e3, 1.0,
                                  "test-signal")
         self.pattern.forget_before(window.t1 - PATTERN_MEMORY_S)
+
+
+def _explain_fast_end(result: RunResult, wall_s: float) -> None:
+    """A live source cannot deliver media much faster than real time; one that did and
+    then ended is a recording (a VOD playlist, a file served over HTTP). Unpaced, it is
+    read in a moment and reconnected over and over: say so, and what to do."""
+    if result.first_t is None or result.last_t is None:
+        return
+    media_s = result.last_t - result.first_t
+    # slack: a live HLS client starts a few segments back and takes them in one burst
+    if media_s > 2.0 * wall_s + 10.0:
+        raise _StreamProblem(
+            f"stream ended: {media_s:.0f} s of media arrived in {wall_s:.1f} s, so this "
+            "is a recording (VOD playlist?), not a live feed; add realtime to play it at "
+            "media speed")
 
 
 class StreamWorker:
@@ -212,6 +227,7 @@ class StreamWorker:
 
             analyser = LiveAnalyser(spec, fps, self.tracker, on_window, self.pool)
             live = not spec.is_file or spec.realtime
+            started = time.monotonic()
             result = run_source(
                 opened, analyser.featurizer, analyser, hop_s=1.0, window_s=3.0,
                 audio_margin_s=analyser.audio_margin_s, lossless=not live,
@@ -219,6 +235,8 @@ class StreamWorker:
                 realtime=spec.realtime, on_producer=self._watch)
             if result.ended_early:
                 raise _StreamProblem(result.ended_early)
+            if not spec.is_file and not spec.realtime and not self.stop_event.is_set():
+                _explain_fast_end(result, time.monotonic() - started)
         finally:
             # this connection's counters join the totals however it ended: the exported
             # counters never go down

@@ -51,9 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="lip sync: seconds per measurement window (default 3)")
     check.add_argument("--hop", type=float, default=1.0, metavar="S",
                        help="lip sync: seconds between windows (default 1)")
-    check.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical",
-                       help="lip sync: the classical correlation (default) or the sync model "
-                            "(see its model card for how they compare)")
+    check.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
+                       help="lip sync: auto (default) = the sync model this install ships "
+                            "(or --model), else classical; model = the learned sync model; "
+                            "classical = lip opening vs. speech envelope correlation, no "
+                            "learning (avsync/model/weights/CARD.md compares them)")
     check.add_argument("--model", metavar="ONNX",
                        help="lip sync: a sync model of your own (avsync train --onnx)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -75,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="play files and VOD playlists at media speed, as live sources arrive")
     mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
                      help="open/read timeout per stream (default 5)")
-    mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical",
-                     help="lip sync: the classical correlation (default) or the sync model")
+    mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
+                     help="lip sync: auto (default) = the shipped sync model, else classical; "
+                          "model; classical (lip opening vs. speech envelope)")
     mon.add_argument("--model", metavar="ONNX", help="lip sync: a sync model of your own")
     mon.add_argument("--retry-max", type=float, default=30.0, metavar="S",
                      help="longest wait between reconnection attempts (default 30)")
@@ -87,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("folders", nargs="+", help="folders of in-sync talking-head clips")
     tr.add_argument("--out", default="avsync-model.pt", help="checkpoint to write")
     tr.add_argument("--onnx", help="also export the model here, for check/monitor --model")
-    tr.add_argument("--minutes", type=float, default=30.0, help="training time (default 30)")
+    tr.add_argument("--minutes", type=float, default=30.0,
+                    help="training time cap (default 30)")
+    tr.add_argument("--steps", type=int, default=3000,
+                    help="training steps, if they end before the time cap (default 3000)")
     tr.add_argument("--from-scratch", action="store_true",
                     help="start from random weights instead of the shipped model")
     tr.add_argument("--seed", type=int, default=0)
@@ -251,25 +257,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for folder in args.folders:
         if not Path(folder).is_dir():
             raise UsageError(f"{folder}: not a folder")
-    paths = [p for folder in args.folders for p in media_files(folder)]
-    if not paths:
+    # one source per folder: each is drawn equally often, so no one folder sets "in sync"
+    sources = {f"{i}:{Path(folder).name}": media_files(folder)
+               for i, folder in enumerate(args.folders)}
+    if not any(sources.values()):
         raise UsageError(f"no media files in {', '.join(args.folders)}")
+    sources = {name: paths for name, paths in sources.items() if paths}
     start = None if args.from_scratch else weights_path("sync.pt")
     if not args.from_scratch and start is None:
         raise UsageError("this install ships no sync.pt to fine-tune: use --from-scratch")
     from avsync.model.export import export
     from avsync.model.train import TrainConfig, train
 
-    config = TrainConfig(minutes=args.minutes, seed=args.seed,
+    config = TrainConfig(minutes=args.minutes, max_steps=args.steps, seed=args.seed,
                          init_from=None if start is None else str(start))
     try:
-        train(paths, Path(args.out), config, log=lambda m: print(m, flush=True))
+        train(sources, Path(args.out), config, log=lambda m: print(m, flush=True))
     except ValueError as err:
         raise BadInputError(str(err)) from None
     if args.onnx:
         diff = export(Path(args.out), Path(args.onnx))
         print(f"wrote {args.onnx} (torch/ONNX max difference {diff:.1e}); use it with "
               f"avsync check --model {args.onnx}")
+        shipped = weights_path("calibration.json")
+        if shipped is not None:
+            # a fine-tuned model's evidence sits near the shipped one's: borrow its
+            # confidence until tools/calibrate.py fits one on clips of your own
+            target = Path(args.onnx).with_name("calibration.json")
+            target.write_text(shipped.read_text())
+            print(f"wrote {target}: the shipped model's confidence fit; refit it on "
+                  "held-out clips of your own with tools/calibrate.py")
     return 0
 
 

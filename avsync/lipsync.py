@@ -10,7 +10,6 @@ them are not.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -44,12 +43,14 @@ class Scorer(Protocol):
     method: str  # the report's `method`
     confidence_scale: float  # prominence that maps to confidence 0.63
     min_prominence: float  # below it a window is low confidence, not measured
+    # fitted (evidence, share within a frame) pairs that replace the scale, or None
+    confidence_knots: np.ndarray | None
     landmark_every: int  # face mesh every n frames: how often the scorer needs landmarks
 
     def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray: ...
     def audio_margin_s(self, max_offset_s: float) -> float: ...
     def scores(self, track: FaceTrack, window: Window,
-               offsets: np.ndarray) -> np.ndarray | None: ...
+               offsets: np.ndarray) -> Curve | None: ...
     def describe(self) -> dict: ...
 
 
@@ -58,10 +59,9 @@ class LipSyncConfig:
     window_s: float = 3.0
     hop_s: float = 1.0
     max_offset_s: float = 0.6  # +-15 frames at 25 fps
-    # "classical" by default: the shipped sync model does not beat it yet on speakers it
-    # was not trained on (avsync/model/weights/CARD.md); "auto" takes the model when
-    # this install has one
-    scorer: str = "classical"
+    # "auto": the sync model when this install ships one (it beats the classical scorer
+    # on speakers it never saw: avsync/model/weights/CARD.md), else classical
+    scorer: str = "auto"
     model_path: str | None = None  # an ONNX sync model other than the shipped one
     # classical scorer only
     lead_s: float = classical.ARTICULATION_LEAD_S
@@ -151,12 +151,11 @@ class LipSyncAnalyser:
             return OffsetEstimate(centre, NO_SPEECH), None, None
         best: tuple[OffsetEstimate, Curve, int] | None = None
         for track in tracks:
-            scores = self.scorer.scores(track, window, self.offsets)
-            if scores is None:
+            curve = self.scorer.scores(track, window, self.offsets)
+            if curve is None:
                 continue
-            curve = Curve(self.offsets, scores)
             est = estimate(centre, curve, self.scorer.confidence_scale,
-                           self.scorer.min_prominence)
+                           self.scorer.min_prominence, self.scorer.confidence_knots)
             # the active speaker: the face whose lips follow the sound most clearly
             if best is None or est.prominence > best[0].prominence:
                 best = (est, curve, track.track_id)
@@ -181,15 +180,27 @@ class LipSyncAnalyser:
         return out
 
     def clip_estimate(self, first: int = 0, stop: int | None = None) -> OffsetEstimate | None:
-        """Offset of the whole clip (or of windows first..stop) from the average of the
-        windows' curves."""
-        curves = [c for c in self.result.window_curves[first:stop] if c is not None]
-        if not curves:
+        """Offset of the whole clip (or of windows first..stop) from the windows' curves,
+        averaged with weights of evidence x confidence: a window whose peak stands
+        out counts more than one that barely has a peak (or none)."""
+        scored = [(c, w) for c, w in zip(self.result.window_curves[first:stop],
+                                         self.result.windows[first:stop], strict=True)
+                  if c is not None]
+        if not scored:
             return None
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an offset no window scored
-            scores = np.nanmean([c.scores for c in curves], axis=0)
-        mean = Curve(self.offsets, scores)
+        curves = np.array([c.scores for c, _ in scored])
+        # a floor, so a clip whose every window is unsure still gets its best average
+        weights = np.array([c.weight * max(w.confidence, 0.05) for c, w in scored])
+        have = np.isfinite(curves)
+        total = (np.where(have, curves, 0.0) * weights[:, None]).sum(axis=0)
+        mass = (have * weights[:, None]).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = np.where(mass > 0, total / mass, np.nan)  # NaN: an offset no window scored
+        # the evidence of one window: averaging more windows already shows in the mean
+        # curve (its noise shrinks, a real peak stays), and the confidence is fitted on
+        # windows; more weight would turn a long run of noise into a sure clip
+        mean = Curve(self.offsets, scores, max(c.weight for c, _ in scored))
         t = float(np.mean([w.t for w in self.result.windows[first:stop]]))
         # averaging n windows shrinks the noise; the clip prominence scale follows
-        return estimate(t, mean, self.scorer.confidence_scale, self.scorer.min_prominence / 2)
+        return estimate(t, mean, self.scorer.confidence_scale, self.scorer.min_prominence / 2,
+                        self.scorer.confidence_knots)

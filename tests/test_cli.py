@@ -93,7 +93,7 @@ def test_no_test_signal_and_no_face_exits_2_with_the_reason(tmp_path, capsys):
     assert main(["check", str(path), "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["verdict"] == "unmeasured" and report["offset_ms"] is None
-    assert report["method"] == "lipsync-classical"  # no beep: the lip-sync path was tried
+    assert report["method"] == "lipsync-model"  # no beep: the default lip-sync path was tried
     assert report["reason"] == "no face found"
     assert {w["status"] for w in report["windows"]} == {"no_face"}
 
@@ -215,11 +215,11 @@ def test_demo_measures_both_generated_clips(tmp_path, capsys):
     head = re.search(r"talking head +injected \+160.0 ms, measured ([-+.\d]+) ms", out)
     assert signal and abs(float(signal.group(1)) + 40) < 1
     assert head and abs(float(head.group(1)) - 160) <= 40  # one frame at 25 fps
-    assert "lipsync-classical: 13 of 13 windows measured, 1 face seen" in out
+    assert "lipsync-model: 13 of 13 windows measured, 1 face seen" in out
 
 
 def test_forcing_lipsync_on_a_test_signal_finds_no_face(make_signal, capsys):
     path, _ = make_signal(offset_ms=-40.0, duration_s=6.0, size=(320, 180))
     assert main(["check", str(path), "--method", "lipsync", "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
-    assert report["method"] == "lipsync-classical" and report["reason"] == "no face found"
+    assert report["method"] == "lipsync-model" and report["reason"] == "no face found"

@@ -9,10 +9,19 @@ import pytest
 
 from avsync.check import CheckConfig, check_file
 from avsync.cli import main
-from avsync.estimate.offset import FLAT, MEASURED, Curve, candidate_offsets, estimate, peak
+from avsync.estimate.offset import (
+    FLAT,
+    MEASURED,
+    Curve,
+    candidate_offsets,
+    confidence_from_prominence,
+    estimate,
+    peak,
+)
 from avsync.features import audio as af
 from avsync.features.face import FaceTracker, MouthFeaturizer
-from avsync.lipsync import LipSyncConfig
+from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
+from avsync.model.infer import ModelScorer
 from avsync.synth.talking_head import (
     ARTICULATION_LEAD_S,
     TalkingHeadSpec,
@@ -41,6 +50,41 @@ def test_flat_or_noisy_curve_gives_no_estimate():
     sharp = estimate(1.0, Curve(offsets, np.exp(-(((offsets + 0.2) / 0.05) ** 2))), 0.25, 0.1)
     assert sharp.status == MEASURED and sharp.offset_s == pytest.approx(-0.2, abs=0.005)
     assert sharp.confidence > flat.confidence
+
+
+def test_fitted_confidence_rises_with_evidence_and_is_zero_without_any():
+    knots = np.array([[40.0, 0.4], [100.0, 0.7], [200.0, 0.95]])
+    conf = [confidence_from_prominence(e, 1.0, knots) for e in (0, 20, 40, 63.2, 200, 1e4)]
+    assert conf[0] == 0 and conf[1] == pytest.approx(0.2) and conf[2] == pytest.approx(0.4)
+    assert conf[3] == pytest.approx(0.55, abs=0.01)  # halfway in log evidence
+    assert conf[4] == conf[5] == pytest.approx(0.95)  # never above what was measured
+
+
+def _clip_of(curves: list[np.ndarray], scorer: ModelScorer):
+    analyser = LipSyncAnalyser(LipSyncConfig(), 25.0, scorer)
+    for i, scores in enumerate(curves):
+        curve = Curve(analyser.offsets, scores, 75.0)  # 3 s of 40 ms steps
+        analyser.result.window_curves.append(curve)
+        analyser.result.windows.append(estimate(
+            float(i), curve, 1.0, scorer.min_prominence, scorer.confidence_knots))
+    return analyser.clip_estimate()
+
+
+def test_a_long_run_of_noise_is_no_clip_estimate_and_a_steady_peak_is():
+    scorer = ModelScorer()
+    rng = np.random.default_rng(0)
+    n = len(LipSyncAnalyser(LipSyncConfig(), 25.0, scorer).offsets)
+    noise = _clip_of([rng.normal(0, 0.3, n) for _ in range(120)], scorer)
+    assert noise.status == FLAT and noise.offset_s is None  # 2 min of noise stays unsure
+    bump = np.zeros(n)
+    bump[n // 2 + 3] = 1.0  # +120 ms
+    steady = _clip_of([rng.normal(0, 0.3, n) + bump for _ in range(120)], scorer)
+    assert steady.status == MEASURED and steady.offset_s == pytest.approx(0.12, abs=0.02)
+    # each window alone is far less sure than their average
+    single = estimate(0.0, Curve(LipSyncAnalyser(LipSyncConfig(), 25.0, scorer).offsets,
+                                 rng.normal(0, 0.3, n) + bump, 75.0),
+                      1.0, scorer.min_prominence, scorer.confidence_knots)
+    assert steady.confidence > single.confidence
 
 
 def test_config_errors_say_what_to_change():
@@ -120,11 +164,13 @@ def test_mesh_on_every_second_frame_still_crops_every_frame(head):
 
 # -- check on talking heads ------------------------------------------------------------
 @pytest.mark.parametrize("offset_ms", [-200.0, 0.0, 160.0])
-def test_check_measures_a_talking_head_within_one_frame(tmp_path, offset_ms):
+@pytest.mark.parametrize(("scorer", "method"), [("auto", "lipsync-model"),
+                                                ("classical", "lipsync-classical")])
+def test_check_measures_a_talking_head_within_one_frame(tmp_path, offset_ms, scorer, method):
     path = tmp_path / "head.mp4"
     write_talking_head(path, TalkingHeadSpec(offset_ms=offset_ms))
-    report = check_file(str(path))
-    assert report.method == "lipsync-classical"
+    report = check_file(str(path), CheckConfig(lipsync=LipSyncConfig(scorer=scorer)))
+    assert report.method == method  # auto: the shipped model is the default
     assert report.offset_ms == pytest.approx(offset_ms, abs=FRAME_MS)
     assert report.confidence > 0.5
     assert {w.status for w in report.windows} == {MEASURED}
@@ -162,8 +208,40 @@ def test_silence_is_no_speech_and_exit_2(tmp_path, capsys):
 
 
 # -- real footage (skips where ../shared is absent) -------------------------------------
+TRAIN_CLIPS = SHARED_CLIPS.parent / "train"
+# GRID clips the model's training holds out (avsync.model.data.held_out): real studio
+# recordings, 3 s each, so one analysis window
+HELD_OUT_GRID = ("bbal9a.mkv", "bbil3s.mkv")
+
+
+@pytest.mark.skipif(not TRAIN_CLIPS.exists(), reason="../shared/clips/train not present")
+@pytest.mark.parametrize("offset_ms", [-120.0, 200.0])
+def test_a_known_shift_of_a_real_clip_is_found_within_a_frame(tmp_path, offset_ms):
+    from tools.shift_audio import shift_audio
+
+    clip = TRAIN_CLIPS / "grid-s1" / HELD_OUT_GRID[0]
+    report = check_file(str(shift_audio(clip, tmp_path / "shifted.mkv", offset_ms)),
+                        CheckConfig(method="lipsync"))
+    assert report.offset_ms == pytest.approx(offset_ms, abs=FRAME_MS)
+    assert report.confidence > 0
+
+
+@pytest.mark.skipif(not TRAIN_CLIPS.exists(), reason="../shared/clips/train not present")
+def test_a_clip_and_its_timestamp_preserving_reencode_agree(tmp_path):
+    """Same frames times, same samples, another picture encoding: same answer within a
+    frame (a 3 s clip once moved by ~500 ms this way)."""
+    from tests.helpers import reencode
+
+    clip = TRAIN_CLIPS / "grid-s1" / HELD_OUT_GRID[1]
+    config = CheckConfig(method="lipsync")
+    original = check_file(str(clip), config)
+    copy = check_file(str(reencode(clip, tmp_path / "copy.mkv")), config)
+    assert original.offset_ms is not None and copy.offset_ms is not None
+    assert copy.offset_ms == pytest.approx(original.offset_ms, abs=FRAME_MS)
+
+
 @pytest.mark.skipif(not SHARED_CLIPS.exists(), reason="../shared/clips/dev not present")
-def test_a_known_shift_of_real_footage_is_measured(tmp_path):
+def test_a_known_shift_of_real_footage_moves_the_estimate_by_the_shift(tmp_path):
     from tools.shift_audio import shift_audio
 
     clip = SHARED_CLIPS / "FuxiVirtualHuman__styletalk__Obama_clip2.mkv"

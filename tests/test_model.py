@@ -1,56 +1,88 @@
-"""The sync model: shapes, training signal, torch/ONNX parity, the shipped weights."""
+"""The sync model: shapes, what each score may read, training signal, torch/ONNX parity,
+the shipped weights."""
 
 import numpy as np
 import pytest
 import torch
 
-from avsync.model import inputs
-from avsync.model.export import max_difference, to_onnx_bytes
+from avsync.estimate.offset import confidence_from_prominence
+from avsync.model import data, inputs
+from avsync.model.export import example_inputs, max_difference, to_onnx_bytes
+from avsync.model.infer import _passes, centre_steps
 from avsync.model.net import SyncScorer, parameter_count
 from avsync.model.spec import SPEC
+from avsync.model.train import make_batch, pair_mask
 from avsync.synth import TalkingHeadSpec, write_talking_head
 
 
-def _random_inputs(batch: int, seed: int = 0):
+def _random_inputs(batch: int, seed: int = 0, frames: int = SPEC.frames):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, SPEC.frames, SPEC.mouth_h, SPEC.mouth_w, generator=g),
-            torch.randn(batch, SPEC.audio_frames, SPEC.n_mels, generator=g))
+    audio_steps = frames + 2 * SPEC.max_shift + 2 * SPEC.margin
+    return (torch.randn(batch, frames, SPEC.mouth_h, SPEC.mouth_w, generator=g),
+            torch.randn(batch, audio_steps * SPEC.mels_per_step, SPEC.n_mels, generator=g))
 
 
-def test_one_score_per_shift_and_batching_changes_nothing():
-    model = SyncScorer().eval()
+def _trained_looking(model: SyncScorer) -> SyncScorer:
+    """Non-trivial batch-norm statistics and attention positions, as after training."""
+    g = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.running_mean.uniform_(-0.5, 0.5, generator=g)
+                module.running_var.uniform_(0.5, 2.0, generator=g)
+        model.slot.normal_(0, 1, generator=g)
+    return model.eval()
+
+
+def test_one_score_per_step_and_shift_and_batching_changes_nothing():
+    model = _trained_looking(SyncScorer())
     assert parameter_count(model) <= 10_000_000
     mouth, mel = _random_inputs(3)
     with torch.no_grad():
         together = model(mouth, mel)
         apart = torch.cat([model(mouth[i : i + 1], mel[i : i + 1]) for i in range(3)])
-    assert together.shape == (3, SPEC.shifts)
+    assert together.shape == (3, SPEC.shifts, SPEC.frames)
     assert torch.allclose(together, apart, atol=1e-5)
     assert not torch.allclose(together[0], together[1])  # the scores depend on the input
 
 
-def test_the_score_of_a_shift_depends_on_its_own_audio_only():
-    """Shift s pairs video step t with audio step t + 2K - s (+-band): moving the audio
-    by one step must move the scores by one shift."""
-    model = SyncScorer().eval()
+def test_moving_the_audio_one_step_moves_the_scores_one_shift():
+    """Shift s pairs video step t with audio step t - s: audio that arrives one step
+    earlier (leads one step more) must score exactly as the next shift did."""
+    model = _trained_looking(SyncScorer())
     mouth, mel = _random_inputs(1, seed=3)
     k = SPEC.mels_per_step
-    later = torch.cat([mel[:, k:], torch.zeros_like(mel[:, :k])], 1)  # audio one step earlier
+    earlier = torch.cat([mel[:, k:], torch.zeros_like(mel[:, :k])], 1)
     with torch.no_grad():
-        a, b = model(mouth, mel)[0], model(mouth, later)[0]
-    # interior shifts, away from the edges the move pads (the audio GRU is bidirectional,
-    # so agreement is close but not exact)
-    assert torch.corrcoef(torch.stack([a[4:-4], b[5:-3]]))[0, 1] > 0.9
+        a, b = model(mouth, mel)[0], model(mouth, earlier)[0]
+    # the encoder reads `audio_context` steps either side: away from the padded end the
+    # scores are the same numbers one shift on
+    assert torch.allclose(b[1:], a[:-1], atol=1e-5)
+    assert not torch.allclose(b, a, atol=1e-3)
+
+
+def test_a_pair_reads_only_the_audio_its_mask_allows():
+    """Audio beyond a pair's partner, band and encoder reach changes nothing: what lets
+    training mask pairs at clip edges without the edges leaking the offset."""
+    model = _trained_looking(SyncScorer())
+    mouth, mel = _random_inputs(1, seed=5)
+    index = inputs.pair_index()  # (shifts, frames) audio step of each pair
+    cut = 30  # audio steps from here on replaced by noise
+    changed = mel.clone()
+    tail = cut * SPEC.mels_per_step
+    changed[:, tail:] = torch.randn_like(changed[:, tail:])
+    with torch.no_grad():
+        a, b = model(mouth, mel)[0], model(mouth, changed)[0]
+    safe = torch.as_tensor(index + SPEC.margin < cut)
+    assert safe.any() and (~safe).any()
+    assert torch.allclose(a[safe], b[safe], atol=1e-5)
+    assert not torch.allclose(a[~safe], b[~safe], atol=1e-3)
 
 
 def test_torch_and_onnx_agree():
-    model = SyncScorer().eval()
-    with torch.no_grad():  # non-trivial batch-norm statistics, as after training
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.running_mean.uniform_(-0.5, 0.5)
-                module.running_var.uniform_(0.5, 2.0)
-    assert max_difference(model, to_onnx_bytes(model)) < 1e-4
+    for geometry in (False, True):
+        model = _trained_looking(SyncScorer(geometry=geometry))
+        assert max_difference(model, to_onnx_bytes(model)) < 1e-4
 
 
 def test_audio_input_follows_the_offset_sign():
@@ -59,11 +91,47 @@ def test_audio_input_follows_the_offset_sign():
     rng = np.random.default_rng(0)
     audio = rng.normal(0, 0.1, 16_000 * 4).astype(np.float32)
     d = 5 * SPEC.step_s
-    # the sound of picture time t sits at t - d in the shifted copy
-    shifted_t0 = -d
-    a = inputs.audio_input(audio, shifted_t0, 1.0)
+    a = inputs.audio_input(audio, -d, 1.0)  # the sound of picture time t sits at t - d
     b = inputs.audio_input(audio, 0.0, 1.0 + d)
     assert np.allclose(a, b, atol=1e-4)
+
+
+def test_passes_cover_a_window_once():
+    for n in (1, 9, 15, 16, 29, 75, 76):
+        covered = np.zeros(n, int)
+        for first, new in _passes(n, SPEC.frames):
+            covered[first + np.arange(SPEC.frames)[new]] += 1
+        assert (covered == 1).all(), n
+
+
+def test_a_candidate_a_step_cannot_score_counts_as_no_evidence():
+    """Centred per step over the candidates it can score, 0 for the others: a candidate
+    scored only where few rivals exist must not win on that alone."""
+    scores = np.array([[1.0, 5.0, 0.0], [2.0, 0.0, 0.0], [3.0, 9.0, 9.0], [6.0, 4.0, 1.0]])
+    ok = np.array([[True, True, True], [True, False, True], [True, True, False],
+                   [True, True, False]])
+    centred, used = centre_steps(scores, ok)
+    assert used == 2  # the last step has only two candidates: nothing to tell apart
+    assert centred[:, 0] == pytest.approx([-2.0, -1.0, 0.0, 3.0])
+    assert centred[:, 1] == pytest.approx([-1.0, 0.0, 3.0, -2.0])
+    assert not centred[:, 2].any()
+
+
+def test_pairs_past_a_short_clip_are_masked():
+    """A 1.2 s clip (news clips are) cannot pair every step with every shift: the masks
+    keep exactly the pairs whose audio the clip holds, and always the truth."""
+    n = 30
+    clip = data.GridClip(
+        "c", "s", 0.0, np.zeros((n, SPEC.mouth_h, SPEC.mouth_w), np.uint8), np.ones(n, bool),
+        np.zeros((SPEC.mels_per_step * (n + 40), SPEC.n_mels), np.float32),
+        np.r_[np.zeros(20, bool), np.ones(n, bool), np.zeros(20, bool)],
+        np.ones(n + 40, np.float32), 20)
+    mask = pair_mask(clip, 8, 15, SPEC)
+    assert mask.shape == (SPEC.shifts, 15)
+    assert mask[SPEC.max_shift, 4:11].all()  # the truth, away from the edges
+    partner = 8 + np.arange(15)[None, :] - np.arange(-15, 16)[:, None]
+    inside = (partner - SPEC.margin >= 0) & (partner + SPEC.margin < n)
+    assert (mask == inside).all()
 
 
 @pytest.fixture(scope="module")
@@ -77,29 +145,51 @@ def tiny_set(tmp_path_factory):
     return paths
 
 
-def test_short_training_lowers_the_loss_and_finds_the_alignment(tiny_set, tmp_path):
-    from avsync.model.train import TrainConfig, train
+def test_short_training_lowers_the_loss_and_separates_aligned_from_shifted(tiny_set, tmp_path):
+    from avsync.model.train import TrainConfig, load_sources, train
 
-    config = TrainConfig(minutes=3.0, max_steps=150, batch=8, lr=3e-3, val_every=50,
-                         log_every=10_000, val_share=0.3, dropout=0.0,
-                         cache_dir=str(tmp_path / "cache"))
-    summary = train(tiny_set, tmp_path / "tiny.pt", config, log=lambda _: None)
-    first, last = summary["history"][0], summary["history"][-1]
-    assert first["step"] == 0 and last["step"] == summary["steps"]
-    assert last["loss"] < first["loss"] - 0.3
+    config = TrainConfig(max_steps=150, minutes=30.0, batch=8, lr=3e-3, val_every=50,
+                         log_every=10_000, val_share=0.0, cache_dir=str(tmp_path / "cache"))
+    sources = {"a": tiny_set[:1], "b": tiny_set[1:]}
+    summary = train(sources, tmp_path / "tiny.pt", config, log=lambda _: None)
+    assert summary["steps"] == 150 and (tmp_path / "tiny.pt").exists()
+    # aligned vs shifted on passes of the training clips, before and after
+    held, _ = load_sources(sources, config)
+    mouth, mel, mask, _ = make_batch(held, 64, config.pass_steps, np.random.default_rng(3))
+    from avsync.model.augment import normalise_mel, normalise_mouth
+    from avsync.model.train import pass_accuracy, step_loss
+
+    state = torch.load(tmp_path / "tiny.pt", weights_only=False)["state_dict"]
+    trained, fresh = SyncScorer().eval(), SyncScorer().eval()
+    trained.load_state_dict(state)
+    with torch.no_grad():
+        before = fresh(normalise_mouth(mouth), normalise_mel(mel))
+        after = trained(normalise_mouth(mouth), normalise_mel(mel))
+    assert step_loss(after, mask)[0] < step_loss(before, mask)[0] - 0.3
     chance = 3 / SPEC.shifts  # within one step of the truth by luck
-    assert last["within_one"] > 2 * chance
-    assert (tmp_path / "tiny.pt").exists()
+    assert pass_accuracy(after, mask) > 2 * chance
 
 
-def test_the_shipped_model_loads_from_the_package_and_scores():
+def test_the_shipped_model_loads_from_the_package_and_matches_its_checkpoint():
+    from avsync.model.export import load_checkpoint
     from avsync.model.infer import ModelScorer, weights_path
 
-    path = weights_path()
-    if path is None:
-        pytest.fail("avsync/model/weights/sync.onnx is missing from the package")
+    onnx, pt = weights_path(), weights_path("sync.pt")
+    if onnx is None or pt is None:
+        pytest.fail("avsync/model/weights/sync.onnx or sync.pt is missing from the package")
     scorer = ModelScorer()
-    mouth, mel = _random_inputs(1)
-    out = scorer.session.run(None, {"mouth": mouth.numpy(), "mel": mel.numpy()})[0]
-    assert out.shape == (1, SPEC.shifts) and np.isfinite(out).all()
-    assert scorer.confidence_scale > 0 and scorer.min_prominence > 0
+    model = load_checkpoint(pt)
+    for seed in range(2):
+        args = example_inputs(model, seed)
+        names = [i.name for i in scorer.session.get_inputs()]
+        got = scorer.session.run(None, {n: x.numpy() for n, x in zip(names, args, strict=True)})
+        with torch.no_grad():
+            expected = model(*args).numpy()
+        assert got[0].shape == (1, SPEC.shifts, SPEC.frames)
+        assert np.abs(got[0] - expected).max() < 1e-4
+    # the fitted confidence: rises with evidence, stays within 0..1, measured from 1/3
+    knots = scorer.confidence_knots
+    assert knots is not None and np.all(np.diff(knots[:, 0]) > 0)
+    assert np.all(np.diff(knots[:, 1]) >= 0) and knots[0, 1] > 0 and knots[-1, 1] <= 1
+    assert confidence_from_prominence(scorer.min_prominence, 1.0, knots) == pytest.approx(
+        1 / 3, abs=0.01)

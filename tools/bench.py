@@ -3,7 +3,7 @@
 
     python tools/bench.py check [--duration 600] [--size 1280x720] [--fps 25]
 
-    python tools/bench.py lipsync [CLIP | synthetic] [--scorer model] [--repeat 3]
+    python tools/bench.py lipsync [CLIP | synthetic] [--scorer auto|classical] [--repeat 3]
 
 `check`: times `avsync check` on a flash/beep test-signal file against bare PyAV
 decoding of the same file (both streams; FFmpeg's AUTO, SLICE and no threading, the
@@ -307,7 +307,7 @@ def main() -> int:
     lip.add_argument("clip", nargs="?",
                      help="talking-head clip, or 'synthetic' (default: 720p dev clip)")
     lip.add_argument("--repeat", type=int, default=3)
-    lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="classical")
+    lip.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
     lip.add_argument("--cache", help="folder for generated media (default: temp)")
     mon = sub.add_parser("monitor", help="live streams kept in real time; offset latency")
     mon.add_argument("--streams", default="1,2,4,6", help="stream counts to try")

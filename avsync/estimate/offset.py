@@ -18,6 +18,9 @@ MEASURED, NO_FACE, NO_SPEECH, FLAT = "measured", "no_face", "no_speech", "low_co
 class Curve:
     offsets_s: np.ndarray  # candidate offsets, ascending, regular step
     scores: np.ndarray  # same length; higher = better
+    # how much evidence stands behind the scores, in the scorer's units (the sync
+    # model: the video steps its mean centred scores average over; classical: 1)
+    weight: float = 1.0
 
     @property
     def step_s(self) -> float:
@@ -30,7 +33,7 @@ class OffsetEstimate:
     status: str  # MEASURED or why not
     offset_s: float | None = None
     confidence: float = 0.0
-    prominence: float = 0.0  # peak minus the typical score away from it
+    prominence: float = 0.0  # (peak - the typical score away from it) x curve weight
 
 
 def candidate_offsets(max_offset_s: float, step_s: float) -> np.ndarray:
@@ -59,15 +62,25 @@ def peak(curve: Curve, exclude_steps: int = 2) -> tuple[float, float]:
     return offset, prominence
 
 
-def confidence_from_prominence(prominence: float, scale: float) -> float:
-    """Map a peak's prominence to 0..1 (scale: the prominence that gives 0.63)."""
+def confidence_from_prominence(prominence: float, scale: float,
+                               knots: np.ndarray | None = None) -> float:
+    """Map a peak's evidence to 0..1: through fitted (evidence, share right) knots when
+    given (a monotone fit, interpolated in log evidence), else 1 - exp(-e / scale)."""
+    if knots is not None and len(knots):
+        if prominence < knots[0, 0]:  # below the fitted range: down to 0 at no evidence
+            return float(knots[0, 1] * max(prominence, 0.0) / knots[0, 0])
+        return float(np.interp(np.log(prominence), np.log(knots[:, 0]), knots[:, 1]))
     return float(1.0 - np.exp(-max(prominence, 0.0) / scale))
 
 
-def estimate(t: float, curve: Curve, scale: float, min_prominence: float) -> OffsetEstimate:
+def estimate(t: float, curve: Curve, scale: float, min_prominence: float,
+             knots: np.ndarray | None = None) -> OffsetEstimate:
+    """The curve's peak, with a confidence from its prominence times the curve's weight
+    (a peak that stands out over many steps is surer than over a few)."""
     offset, prominence = peak(curve)
-    if not np.isfinite(prominence) or prominence < min_prominence:
-        return OffsetEstimate(t, FLAT, None, confidence_from_prominence(prominence, scale),
-                              prominence)
-    return OffsetEstimate(t, MEASURED, offset, confidence_from_prominence(prominence, scale),
-                          prominence)
+    evidence = prominence * curve.weight
+    confidence = (confidence_from_prominence(evidence, scale, knots)
+                  if np.isfinite(evidence) else 0.0)
+    if not np.isfinite(evidence) or evidence < min_prominence:
+        return OffsetEstimate(t, FLAT, None, confidence, evidence)
+    return OffsetEstimate(t, MEASURED, offset, confidence, evidence)

@@ -1,15 +1,16 @@
-"""Training data: per-clip feature caches and randomly shifted training passes.
+"""Training data: per-clip feature caches, and clips laid out on the model's grid.
 
 A clip is decoded once, through the same producer, media clock and face front end as
-`check`, into a ClipFeatures (mouth crops of its main face, their times, 16 kHz mono
-audio) cached as .npz, so an epoch never decodes video. A training pass takes
-SPEC.frames grid steps where the face is present and someone speaks, shifts the audio
-by a random whole number of steps (the label), and augments both sides.
+`check`, into a ClipFeatures (mouth crops of its main face, their times, lip opening,
+16 kHz mono audio) cached as .npz, so training never decodes video. `to_grid` puts it
+on the model's 25 Hz grid (nearest frame per step, log-mel per step, which steps have
+a face, audio and speech), so a training pass is a slice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,9 +24,8 @@ from avsync.model.spec import SPEC, ModelSpec
 from avsync.pipeline import run_source
 from avsync.records import Window
 
-CACHE_VERSION = 2  # 2: mesh every SPEC.landmark_every frames, as the model's check
+CACHE_VERSION = 3  # 3: lip opening kept beside the crops
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".ts", ".m2ts", ".mxf", ".webm", ".flv"}
-MIN_SPEECH_SHARE = 0.4  # of a pass's 10 ms frames above the speech level
 
 
 @dataclass
@@ -36,10 +36,27 @@ class ClipFeatures:
     present: np.ndarray  # (N,) the main face was tracked in this frame
     audio: np.ndarray  # (S,) float32, 16 kHz mono
     audio_t0: float
+    # (N,) inner-lip opening / eye distance of the main face; NaN where the mesh skipped
+    opening: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
         return float(self.video_t[-1] - self.video_t[0]) if len(self.video_t) else 0.0
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / float(np.median(np.diff(self.video_t))) if len(self.video_t) > 1 else 25.0
+
+
+def held_out(name: str, share: float) -> bool:
+    """Whether a clip is held out of training (for progress figures and zero checks):
+    chosen by a hash of its file name, so the same clips whatever else is in the set."""
+    digest = int(hashlib.sha1(Path(name).name.encode()).hexdigest()[:8], 16)
+    return share > 0 and digest / 0xFFFFFFFF < share
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "avsync" / "features"
 
 
 def media_files(folder: str | Path) -> list[Path]:
@@ -59,12 +76,12 @@ class _Collector:
         pass
 
 
-def extract(path: str | Path) -> ClipFeatures:
+def extract(path: str | Path, landmark_every: int = SPEC.landmark_every) -> ClipFeatures:
     """Decode a clip through the check pipeline and keep what training needs."""
     opened = open_input(str(path))
     collector = _Collector()
     try:
-        featurizer = MouthFeaturizer(FaceTracker(landmark_every=SPEC.landmark_every))
+        featurizer = MouthFeaturizer(FaceTracker(landmark_every=landmark_every))
         run_source(opened, featurizer, collector, hop_s=1.0)
     finally:
         opened.container.close()
@@ -85,95 +102,95 @@ def extract(path: str | Path) -> ClipFeatures:
     for w in collector.windows:
         at = int(round((w.audio_t0 - audio_t0) * ANALYSIS_RATE))
         audio[at : at + len(w.audio)] = w.audio[: max(0, len(audio) - at)]
-    return ClipFeatures(Path(path).name, video_t, mouth, present, audio, float(audio_t0))
+    opening = rec["geometry"][np.arange(len(rec)), slot, 0].astype(np.float32)
+    opening[~present] = np.nan
+    return ClipFeatures(Path(path).name, video_t, mouth, present, audio, float(audio_t0),
+                        opening)
 
 
-def cached(path: str | Path, cache_dir: str | Path) -> ClipFeatures:
+def cached(path: str | Path, cache_dir: str | Path,
+           landmark_every: int = SPEC.landmark_every) -> ClipFeatures:
+    """extract(), kept as .npz under cache_dir (keyed by the file and the front end)."""
     path = Path(path)
     stat = path.stat()
+    mesh = "" if landmark_every == SPEC.landmark_every else f":mesh{landmark_every}"
     key = hashlib.sha1(f"{CACHE_VERSION}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-                       .encode()).hexdigest()[:16]
+                       f"{mesh}".encode()).hexdigest()[:16]
     file = Path(cache_dir) / f"{path.stem[:40]}-{key}.npz"
     if file.exists():
         z = np.load(file)
         return ClipFeatures(path.name, z["video_t"], z["mouth"], z["present"], z["audio"],
-                            float(z["audio_t0"]))
-    clip = extract(path)
+                            float(z["audio_t0"]), z["opening"])
+    clip = extract(path, landmark_every)
     file.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(file, video_t=clip.video_t, mouth=clip.mouth, present=clip.present,
-             audio=clip.audio, audio_t0=clip.audio_t0)
+    # a killed run leaves no half-written cache; runs side by side each write their own
+    tmp = file.with_suffix(f".{os.getpid()}.part.npz")
+    np.savez(tmp, video_t=clip.video_t, mouth=clip.mouth, present=clip.present,
+             audio=clip.audio, audio_t0=clip.audio_t0, opening=clip.opening)
+    tmp.replace(file)
     return clip
 
 
-def usable_starts(clip: ClipFeatures, spec: ModelSpec = SPEC,
-                  stride_s: float = 0.04) -> np.ndarray:
-    """Start times of passes with the face in every step and speech in the span."""
-    if clip.duration_s < spec.frames * spec.step_s:
-        return np.zeros(0)
-    starts = np.arange(clip.video_t[0], clip.video_t[-1] - spec.frames * spec.step_s, stride_s)
-    band = af.speech_band_db(af.power_frames(clip.audio))
-    band_t = af.frame_times(len(band), clip.audio_t0)
-    speaking = band > af.SPEECH_LEVEL_DB
-    keep = []
-    for t in starts:
-        idx, near = inputs.pick_frames(clip.video_t, inputs.grid_times(t, spec))
-        if not (near.all() and clip.present[idx].all()):
-            continue
-        inside = (band_t >= t) & (band_t < t + spec.frames * spec.step_s)
-        if inside.any() and speaking[inside].mean() >= MIN_SPEECH_SHARE:
-            keep.append(t)
-    return np.array(keep)
-
-
 @dataclass
-class Augment:
-    """Randomness applied to one pass; all ranges mild enough to keep lips readable."""
+class GridClip:
+    """One clip on the model's grid. Video step k is at t0 + k * step_s; audio step j
+    (of the padded arrays) starts at t0 + (j - pad) * step_s."""
 
-    noise_snr_db: tuple[float, float] = (5.0, 45.0)
-    max_jitter_px: int = 4
-    flip: bool = True
-    blur: float = 0.3  # probability of a 3x3 box blur (soft focus, compression)
+    name: str
+    source: str
+    t0: float
+    mouth: np.ndarray  # (n, H, W) uint8
+    video_ok: np.ndarray  # (n,) the main face is tracked at this step
+    mel: np.ndarray  # (mels_per_step * (n + 2 pad), n_mels) float32 dB; silence outside
+    audio_ok: np.ndarray  # (n + 2 pad,) the clip holds this step's audio
+    speech: np.ndarray  # (n + 2 pad,) share of the step's 10 ms frames that are speech
+    pad: int
+    opening: np.ndarray | None = None  # (n,) lip opening, gaps between mesh frames filled
 
-
-def training_pass(clip: ClipFeatures, t_start: float, shift: int, rng: np.random.Generator,
-                  augment: Augment | None = None, spec: ModelSpec = SPEC,
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Model inputs for one pass whose audio leads the picture by `shift` steps."""
-    offset = shift * spec.step_s
-    idx, _ = inputs.pick_frames(clip.video_t, inputs.grid_times(t_start, spec))
-    crops = clip.mouth[idx]
-    # audio leads by `offset`: the sound of picture time t now sits at t - offset
-    audio_t0 = clip.audio_t0 - offset
-    # only the samples this pass reads (plus a frame of slack), so augmenting is cheap
-    first = t_start - (spec.max_shift + spec.band + 1) * spec.step_s
-    lo = max(0, int((first - audio_t0) * af.RATE))
-    hi = lo + int((spec.audio_steps + 2) * spec.step_s * af.RATE) + af.WIN
-    audio = clip.audio[lo:hi]
-    if augment:
-        crops = _augment_crops(crops, rng, augment)
-        audio = _augment_audio(audio, rng, augment)
-    mel = inputs.audio_input(audio, audio_t0 + lo / af.RATE, t_start, 0, spec)
-    return inputs.mouth_input(crops), mel
+    @property
+    def steps(self) -> int:
+        return len(self.mouth)
 
 
-def _augment_crops(crops: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
-    x = crops.astype(np.float32)
-    j = aug.max_jitter_px
-    dy, dx = rng.integers(-j, j + 1, size=2)
-    x = np.roll(x, (int(dy), int(dx)), axis=(1, 2))  # the crop box a few pixels off
-    if aug.flip and rng.random() < 0.5:
-        x = x[:, :, ::-1]
-    if rng.random() < aug.blur:
-        x = (x + np.roll(x, 1, 1) + np.roll(x, -1, 1) + np.roll(x, 1, 2) + np.roll(x, -1, 2)) / 5
-    x = x * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)  # lighting
-    x += rng.normal(0, rng.uniform(0, 6), x.shape)  # sensor / compression noise
-    return np.clip(x, 0, 255).astype(np.uint8)
+def to_grid(clip: ClipFeatures, source: str = "", spec: ModelSpec = SPEC,
+            pad: int | None = None, own_offset_s: float = 0.0) -> GridClip:
+    """Lay a clip on the model's grid, with `pad` steps of audio either side (default:
+    every shift and the encoder's reach). own_offset_s: the clip's own offset (> 0: its
+    audio leads), taken out so the clip serves for relative shifts."""
+    pad = spec.max_shift + spec.margin if pad is None else pad
+    if own_offset_s:  # the sound of picture time t sits at t - own: delay it back
+        clip = ClipFeatures(clip.name, clip.video_t, clip.mouth, clip.present, clip.audio,
+                            clip.audio_t0 + own_offset_s, clip.opening)
+    n = int(np.floor(clip.duration_s / spec.step_s)) + 1 if len(clip.video_t) else 0
+    t0 = float(clip.video_t[0]) if n else 0.0
+    grid = t0 + np.arange(n) * spec.step_s
+    idx, near = inputs.pick_frames(clip.video_t, grid)
+    video_ok = near & clip.present[idx] if n else np.zeros(0, bool)
+    first = t0 - pad * spec.step_s
+    n_audio = n + 2 * pad
+    mel = inputs.mel_frames(clip.audio, clip.audio_t0, first, n_audio * spec.mels_per_step)
+    step_start = first + np.arange(n_audio) * spec.step_s
+    audio_end = clip.audio_t0 + len(clip.audio) / af.RATE
+    audio_ok = (step_start >= clip.audio_t0 - 1e-6) & (step_start + spec.step_s
+                                                      <= audio_end + 1e-6)
+    band = af.speech_band_db(af.power_frames(inputs_chunk(clip, first, n_audio, spec)))
+    loud = (band > af.SPEECH_LEVEL_DB)[: n_audio * spec.mels_per_step]
+    loud = np.pad(loud, (0, n_audio * spec.mels_per_step - len(loud)))
+    speech = loud.reshape(n_audio, spec.mels_per_step).mean(axis=1) * audio_ok
+    opening = None if clip.opening is None else \
+        inputs.fill_gaps(clip.video_t, clip.opening)[idx]
+    return GridClip(clip.name, source, t0, clip.mouth[idx], video_ok, mel, audio_ok,
+                    speech.astype(np.float32), pad, opening)
 
 
-def _augment_audio(audio: np.ndarray, rng: np.random.Generator, aug: Augment) -> np.ndarray:
-    level = np.sqrt(np.mean(audio**2)) + 1e-6
-    snr = rng.uniform(*aug.noise_snr_db)
-    noise = rng.normal(0, level / 10 ** (snr / 20), len(audio)).astype(np.float32)
-    if rng.random() < 0.5:  # coloured (low-passed) noise: hum, room, crowd
-        noise = np.convolve(noise, np.ones(8, np.float32) / 8, mode="same") * 2.8
-    return audio * np.float32(rng.uniform(0.3, 1.5)) + noise
+def inputs_chunk(clip: ClipFeatures, first: float, n_steps: int, spec: ModelSpec) -> np.ndarray:
+    """The clip's samples for n_steps grid steps from `first`, aligned as mel_frames
+    aligns its frames (silence outside the clip)."""
+    hop_s = spec.step_s / spec.mels_per_step
+    start = int(round((first + 0.5 * hop_s - clip.audio_t0) * af.RATE - af.WIN / 2))
+    length = (n_steps * spec.mels_per_step - 1) * af.HOP + af.WIN
+    chunk = np.zeros(length, np.float32)
+    lo, hi = max(start, 0), min(start + length, len(clip.audio))
+    if hi > lo:
+        chunk[lo - start : hi - start] = clip.audio[lo:hi]
+    return chunk

@@ -18,15 +18,22 @@ OUTPUT_NAME = "scores"
 
 def load_checkpoint(path: Path) -> SyncScorer:
     state = torch.load(path, map_location="cpu", weights_only=False)
-    model = SyncScorer()
+    geometry = bool(state.get("summary", {}).get("geometry", False))
+    model = SyncScorer(geometry=geometry)
     model.load_state_dict(state.get("state_dict", state))
     return model.eval()
 
 
-def example_inputs(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(model: SyncScorer, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """One pass's inputs, in the order of input_names(model)."""
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(1, SPEC.frames, SPEC.mouth_h, SPEC.mouth_w, generator=g),
-            torch.randn(1, SPEC.audio_frames, SPEC.n_mels, generator=g))
+    out = (torch.randn(1, SPEC.frames, SPEC.mouth_h, SPEC.mouth_w, generator=g),
+           torch.randn(1, SPEC.audio_frames, SPEC.n_mels, generator=g))
+    return out + ((torch.randn(1, SPEC.frames, 2, generator=g),) if model.geometry else ())
+
+
+def input_names(model: SyncScorer) -> list[str]:
+    return list(INPUT_NAMES) + (["geometry"] if model.geometry else [])
 
 
 def to_onnx_bytes(model: SyncScorer) -> bytes:
@@ -35,8 +42,9 @@ def to_onnx_bytes(model: SyncScorer) -> bytes:
         # the tracer's notes on shapes it bakes in: the graph is fixed-shape by design
         warnings.simplefilter("ignore")
         # the TorchScript exporter: the dynamo one needs onnxscript, not a dependency
-        torch.onnx.export(model, example_inputs(), buffer, input_names=list(INPUT_NAMES),
-                          output_names=[OUTPUT_NAME], opset_version=17, dynamo=False)
+        torch.onnx.export(model, example_inputs(model), buffer,
+                          input_names=input_names(model), output_names=[OUTPUT_NAME],
+                          opset_version=17, dynamo=False)
     return buffer.getvalue()
 
 
@@ -46,10 +54,11 @@ def max_difference(model: SyncScorer, onnx_bytes: bytes, seeds: range = range(3)
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     worst = 0.0
     for seed in seeds:
-        mouth, mel = example_inputs(seed)
+        args = example_inputs(model, seed)
         with torch.no_grad():
-            expected = model(mouth, mel).numpy()
-        got = session.run(None, {"mouth": mouth.numpy(), "mel": mel.numpy()})[0]
+            expected = model(*args).numpy()
+        feed = {name: x.numpy() for name, x in zip(input_names(model), args, strict=True)}
+        got = session.run(None, feed)[0]
         worst = max(worst, float(np.abs(expected - got).max()))
     return worst
 

@@ -1,10 +1,12 @@
 """The shipped sync model, run by onnxruntime: the neural scorer of the lip-sync path.
 
-A window (3 s by default) is cut into passes of SPEC.frames grid steps (0.6 s); each
-pass scores the shifts of one block of candidate offsets, and ranges wider than a
-block (up to +-2 s) take several blocks, each with its audio moved by whole blocks.
-A window's curve is the mean over its passes of the model's score per offset (scores
-of different shifts are computed independently, so they are comparable).
+A window (3 s by default, or as short as the clip) is cut into passes of SPEC.frames
+grid steps (0.6 s); each pass scores every (step, shift) pair of one block of
+candidate offsets, and ranges wider than a block (up to +-2 s) take several blocks,
+each with its audio moved by whole blocks. Every step scores the candidates whose
+audio the window holds, and the window's curve is the mean over its steps of those
+scores, centred per step: evidence adds up over steps, as SyncNet-style clip
+averaging does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from avsync.estimate.offset import Curve
 from avsync.model import inputs
 from avsync.model.spec import SPEC
 
@@ -39,7 +42,7 @@ def weights_path(name: str = WEIGHTS) -> Path | None:
 @cache
 def _session(path: str) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # one pass is ~1.5 ms; threads cost more than they save
+    options.intra_op_num_threads = 1  # one pass is a few ms; threads cost more than they save
     options.inter_op_num_threads = 1
     return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
@@ -50,12 +53,20 @@ def _calibration(path: Path) -> dict:
 
 
 class ModelScorer:
-    """Scores a window's candidate offsets with the ONNX sync model."""
+    """Scores a window's candidate offsets with the ONNX sync model.
+
+    The window's video is cut into passes of SPEC.frames grid steps (the last one
+    overlapping the one before when the window is not a multiple); every step scores
+    the candidate offsets whose audio the window holds, centred on their mean
+    (centre_steps), and the window's curve is the mean over its steps. The curve's
+    weight is the number of steps: the evidence behind it.
+    """
 
     method = "lipsync-model"
     # the mesh on every 2nd frame halves the front end's cost (tools/bench.py lipsync);
     # training caches its features through the same front end
     landmark_every = SPEC.landmark_every
+    min_steps = 10  # steps (0.4 s) an offset must be scored on to be in the curve
 
     def __init__(self, path: str | Path | None = None) -> None:
         path = Path(path) if path else weights_path()
@@ -64,49 +75,95 @@ class ModelScorer:
         self.path = path
         self.session = _session(str(path))
         calib = _calibration(path)
-        # prominence (score units) that maps to confidence 0.63 / below which a window
-        # is low confidence: fitted on speakers the model was not trained on
-        # (calibration.json; how: CARD.md)
+        # evidence (prominence x steps) that maps to confidence 0.63 / below which a
+        # window is low confidence: fitted on real speakers the model was not trained
+        # on (calibration.json; how: CARD.md)
         self.confidence_scale = float(calib.get("confidence_scale", 1.0))
-        self.min_prominence = float(calib.get("min_prominence", 0.5))
+        self.min_prominence = float(calib.get("min_prominence", 0.0))
+        knots = np.array(calib.get("confidence_knots") or [], float).reshape(-1, 2)
+        knots = knots[knots[:, 0] > 0]  # interpolated in log evidence
+        self.confidence_knots = knots if len(knots) else None
+        # a model trained with the lip-landmark input takes it as a third input
+        self.geometry = "geometry" in {i.name for i in self.session.get_inputs()}
 
     def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray:
         k = int(round(max_offset_s / SPEC.step_s))
         return np.arange(-k, k + 1) * SPEC.step_s  # the model's 40 ms grid, any fps
 
     def audio_margin_s(self, max_offset_s: float) -> float:
-        return max_offset_s + (SPEC.band + 2) * SPEC.step_s
+        return max_offset_s + (SPEC.margin + 2) * SPEC.step_s
 
-    def scores(self, track: FaceTrack, window: Window, offsets: np.ndarray) -> np.ndarray:
+    def scores(self, track: FaceTrack, window: Window, offsets: np.ndarray) -> Curve | None:
         steps = np.round(offsets / SPEC.step_s).astype(int)
-        centres = _block_centres(int(steps.min()), int(steps.max()))
-        total, count = np.zeros(len(steps)), np.zeros(len(steps))
-        span = SPEC.frames * SPEC.step_s
-        audio_end = window.audio_t0 + len(window.audio) / window.audio_rate
-        for t_start in np.arange(window.t0, window.t1 - span + 1e-6, span):
-            idx, near = inputs.pick_frames(track.times, inputs.grid_times(t_start))
-            if not near.all():
-                continue  # the face was lost inside this pass
-            # a pass counts only if the window holds the audio of every offset: passes
-            # differ in score level, so each offset must average the same passes
-            lo, hi = inputs.audio_span(float(t_start), steps * SPEC.step_s)
-            if lo.min() < window.audio_t0 - 1e-6 or hi.max() > audio_end + 1e-6:
-                continue
-            mouth = inputs.mouth_input(track.mouth[idx])[None]
-            for c in centres:
+        n = int(np.floor((window.t1 - window.t0) / SPEC.step_s + 1e-6))
+        grid = window.t0 + np.arange(n) * SPEC.step_s
+        idx, near = inputs.pick_frames(track.times, grid)
+        if near.sum() < self.min_steps:
+            return None
+        opening = inputs.fill_gaps(track.times, track.opening) if self.geometry else None
+        audio_lo = window.audio_t0
+        audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
+        total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
+        for first, new in _passes(n, SPEC.frames):
+            pick = np.clip(np.arange(first, first + SPEC.frames), 0, n - 1)  # short: repeat
+            t_start = float(window.t0 + first * SPEC.step_s)
+            feed = {"mouth": inputs.mouth_input(track.mouth[idx[pick]])[None]}
+            if opening is not None:
+                feed["geometry"] = inputs.geometry_input(opening[idx[pick]])[None]
+            out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
+            for c in _block_centres(int(steps.min()), int(steps.max())):
                 shift = steps - c + SPEC.max_shift  # position of each offset in this block
                 inside = (shift >= 0) & (shift < SPEC.shifts)
                 if not inside.any():
                     continue
-                mel = inputs.audio_input(window.audio, window.audio_t0, float(t_start), c)
-                out = self.session.run(None, {"mouth": mouth, "mel": mel[None]})[0][0]
-                total[inside] += out[shift[inside]]
-                count[inside] += 1
-        # no pass with all its audio (the very start or end of a stream): no estimate
-        return np.divide(total, count, out=np.full(len(steps), np.nan), where=count > 0)
+                mel = inputs.audio_input(window.audio, window.audio_t0, t_start, c)
+                got = self.session.run(None, {**feed, "mel": mel[None]})[0][0]
+                out[inside] = got[shift[inside]]
+            ok = inputs.pairs_with_audio(t_start, steps * SPEC.step_s, audio_lo, audio_hi,
+                                         SPEC.frames)
+            keep = np.zeros(SPEC.frames, bool)
+            keep[new] = near[pick[new]]
+            ok &= keep[None, :]
+            centred, used = centre_steps(out, ok)
+            total += centred.sum(axis=1)
+            count += ok.sum(axis=1)
+            steps_used += used
+        enough = count >= self.min_steps
+        if not enough.any() or steps_used == 0:
+            return None
+        curve = np.where(enough, total / steps_used, np.nan)
+        return Curve(offsets, curve, float(steps_used))
 
     def describe(self) -> dict:
-        return {"model": self.path.name, "passes_s": SPEC.frames * SPEC.step_s}
+        return {"model": self.path.name, "pass_s": SPEC.frames * SPEC.step_s}
+
+
+def _passes(n: int, frames: int) -> list[tuple[int, slice]]:
+    """(first step, the steps of the pass that are new) covering n steps with passes of
+    `frames`; a last pass overlapping the one before keeps only its new steps."""
+    if n <= frames:
+        return [(0, slice(0, n))]
+    out = [(first, slice(0, frames)) for first in range(0, n - frames + 1, frames)]
+    done = out[-1][0] + frames
+    if done < n:
+        out.append((n - frames, slice(frames - (n - done), frames)))
+    return out
+
+
+def centre_steps(scores: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, int]:
+    """(candidates, steps) scores -> each step's scores minus their mean over the
+    candidates it can score (0 where it cannot), and how many steps count (>= 3
+    candidates to tell apart).
+
+    Centring is the log-softmax's job (the two differ by a constant per step) done so
+    that a candidate a step cannot score counts as "no evidence" rather than being
+    missing: near the ends of a short clip the candidates each step can score differ,
+    and per-candidate averages over different steps and rival sets are not comparable
+    (a 1.4 s clip read +600 ms that way)."""
+    ok = ok & (ok.sum(axis=0, keepdims=True) >= 3)
+    n = np.maximum(ok.sum(axis=0, keepdims=True), 1)
+    mean = np.where(ok, scores, 0.0).sum(axis=0, keepdims=True) / n
+    return np.where(ok, scores - mean, 0.0), int(ok.any(axis=0).sum())
 
 
 def _block_centres(lo: int, hi: int) -> list[int]:

@@ -40,44 +40,80 @@ def mouth_input(crops: np.ndarray) -> np.ndarray:
     return (x - x.mean()) / (x.std() + 1.0)
 
 
-def audio_input(samples: np.ndarray, audio_t0: float, t_start: float, centre: int = 0,
-                spec: ModelSpec = SPEC, rate: int = af.RATE) -> np.ndarray:
-    """(spec.audio_frames, n_mels) float32 log-mel for a pass whose video starts at t_start.
+def fill_gaps(times: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """NaN entries (frames the face mesh skipped) interpolated from their neighbours."""
+    ok = np.isfinite(values)
+    if ok.all() or not ok.any():
+        return np.nan_to_num(values).astype(np.float32)
+    return np.interp(times, times[ok], values[ok]).astype(np.float32)
 
-    Audio grid step i starts at t_start - (max_shift + band + centre) * step_s; samples
-    outside what the window holds count as silence.
-    """
+
+def geometry_input(opening: np.ndarray) -> np.ndarray:
+    """(frames,) lip opening -> (frames, 2) float32: the opening and its change, normalised
+    per pass (the speaker's mouth size and the tracker's scale drop out)."""
+    x = opening.astype(np.float32)
+    x = (x - x.mean()) / (x.std() + 1e-3)
+    return np.stack([x, np.diff(x, prepend=x[:1])], axis=1)
+
+
+def mel_frames(samples: np.ndarray, audio_t0: float, first: float, n: int,
+               rate: int = af.RATE, hop_s: float = SPEC.step_s / SPEC.mels_per_step,
+               ) -> np.ndarray:
+    """(n, n_mels) log-mel in dB whose frame k is centred at first + (k + 0.5) * hop_s;
+    samples outside what `samples` holds count as silence."""
     if rate != af.RATE:
         raise ValueError(f"audio must be {af.RATE} Hz mono, got {rate} Hz")
-    hop_s = spec.step_s / spec.mels_per_step
     if abs(hop_s * rate - af.HOP) > 1e-6:
         raise ValueError("the model's mel hop must equal the audio feature hop")
-    first = t_start - (spec.max_shift + spec.band + centre) * spec.step_s
-    n = spec.audio_frames
-    # mel frame k is centred at first + (k + 0.5) * hop_s
     start = int(round((first + 0.5 * hop_s - audio_t0) * rate - af.WIN / 2))
     length = (n - 1) * af.HOP + af.WIN
     chunk = np.zeros(length, np.float32)
     lo, hi = max(start, 0), min(start + length, len(samples))
     if hi > lo:
         chunk[lo - start : hi - start] = samples[lo:hi]
-    mel = af.log_mel(af.power_frames(chunk))[:n]
+    return af.log_mel(af.power_frames(chunk))[:n]
+
+
+def normalise_mel(mel: np.ndarray) -> np.ndarray:
+    """One pass's log-mel -> the model's input: floored below the loudest bin (silence
+    and padding look alike), per-band mean removed (channel colour, gain), unit spread."""
     mel = np.maximum(mel, mel.max() - MEL_FLOOR_DB)
-    mel = mel - mel.mean(axis=0, keepdims=True)  # per band: channel colour, gain
+    mel = mel - mel.mean(axis=0, keepdims=True)
     return (mel / (mel.std() + 1e-3)).astype(np.float32)
 
 
-def audio_span(t_start: float, offsets_s: np.ndarray,
-               spec: ModelSpec = SPEC) -> tuple[np.ndarray, np.ndarray]:
-    """Media time span of the audio a pass from t_start pairs with, per offset: the
-    video span moved back by the offset, widened by the attention band."""
-    lo = t_start - offsets_s - spec.band * spec.step_s
-    return lo, lo + (spec.frames + 2 * spec.band) * spec.step_s
+def first_audio_time(t_start: float, centre: int = 0, spec: ModelSpec = SPEC) -> float:
+    """Start of the audio a pass whose video starts at t_start reads, for the block of
+    shifts centred on `centre` steps."""
+    return t_start - (spec.max_shift + spec.margin + centre) * spec.step_s
 
 
-def band_index(spec: ModelSpec = SPEC) -> np.ndarray:
-    """(shifts, frames) first audio step of the band that video step t attends to under
-    shift s (offset (s - max_shift) steps): t + 2*max_shift - s."""
-    s = np.arange(spec.shifts)[:, None]
-    t = np.arange(spec.frames)[None, :]
-    return t + 2 * spec.max_shift - s
+def audio_input(samples: np.ndarray, audio_t0: float, t_start: float, centre: int = 0,
+                spec: ModelSpec = SPEC, rate: int = af.RATE) -> np.ndarray:
+    """(spec.audio_frames, n_mels) float32 model input for a pass whose video starts at
+    t_start, shifts centred on `centre` steps: audio step i starts at
+    first_audio_time + i * step_s."""
+    first = first_audio_time(t_start, centre, spec)
+    return normalise_mel(mel_frames(samples, audio_t0, first, spec.audio_frames, rate,
+                                    spec.step_s / spec.mels_per_step))
+
+
+def pair_index(spec: ModelSpec = SPEC, frames: int | None = None) -> np.ndarray:
+    """(shifts, frames): the audio step of a pass that video step t pairs with under
+    shift index i (offset (i - max_shift) steps, > 0: the audio leads, so the sound of
+    picture time t sits at t - offset)."""
+    i = np.arange(spec.shifts)[:, None]
+    t = np.arange(spec.frames if frames is None else frames)[None, :]
+    return t + 2 * spec.max_shift + spec.margin - i
+
+
+def pairs_with_audio(t_start: float, offsets_s: np.ndarray, audio_lo: float, audio_hi: float,
+                     n_steps: int, spec: ModelSpec = SPEC) -> np.ndarray:
+    """(len(offsets), n_steps) bool: the audio that video step t under each offset is
+    scored from (its partner step, the attention band and the encoder's reach) lies
+    inside [audio_lo, audio_hi)."""
+    t = t_start + np.arange(n_steps)[None, :] * spec.step_s
+    partner = t - np.asarray(offsets_s)[:, None]
+    reach = spec.margin * spec.step_s
+    return (partner - reach >= audio_lo - 1e-6) & (partner + spec.step_s + reach
+                                                  <= audio_hi + 1e-6)

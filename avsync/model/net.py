@@ -1,26 +1,31 @@
-"""The sync network (torch): visual CNN, audio RNN, cross-modal attention, a score per
-candidate offset.
+"""The sync network (torch): mouth CNN + RNN, audio CNN, cross-modal attention, a score
+for every (video step, candidate offset) pair.
 
-    mouth (B, T, 48, 96) ─► per-frame 2D CNN on [crop, frame difference] ─► temporal
-                            Conv1d ─► v (B, T, D)
-    log-mel (B, 4L, 40) ──► Conv1d, stride 4 (one step per 40 ms) ─► bi-GRU ─► a (B, L, D)
+    mouth (B, T, 48, 96) ─► per-frame 2D CNN on [crop, frame difference] ─► bi-GRU
+                            over the pass ─► v (B, T, D)
+    log-mel (B, 4L, 40) ──► Conv1d stack, one step per 40 ms ─► a (B, L, D)
     for every shift s:  video step t attends to the audio steps around its partner
-                        under s (t - offset, +-band, with a learned position per slot)
-                        ─► [v, context, v*context] ─► MLP ─► bi-GRU over t ─► mean ─► score
+                        t - s (+-band, a learned position per slot) ─► context
+                        ─► MLP([v, context, v * context]) ─► score (B, S, T)
 
-All shifts of a pass are scored in one batched call; training treats them as classes
-(cross-entropy over shifts: every other shift of the same window is a negative, the
-ones next to the truth are the hard negatives). Shapes: avsync.model.spec.
+The audio encoder is convolutional on purpose: one audio feature reads only
+`audio_context` steps either side, so a pair's score depends on real audio alone
+whenever that much exists. Training can then use clips shorter than the shift range
+(news clips of ~1.2 s) with the pairs that reach past the clip masked out, and
+nothing about where a clip's sound starts or stops can hint at the offset. Scores
+are per pair, so a window of any length is scored by averaging its steps' scores
+over shifts, each step's centred on its mean (avsync.model.infer).
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
-from avsync.model.inputs import band_index
+from avsync.model.inputs import pair_index
 from avsync.model.spec import SPEC, ModelSpec
 
 
@@ -29,79 +34,113 @@ def _conv2d(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class VisualEncoder(nn.Module):
-    def __init__(self, dim: int) -> None:
+def _conv1d(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv1d(cin, cout, kernel, stride=stride, padding=0 if stride > 1 else kernel // 2,
+                  bias=False),
+        nn.BatchNorm1d(cout), nn.ReLU(inplace=True))
+
+
+class MouthEncoder(nn.Module):
+    """(B, T, H, W) normalised mouth crops -> (B, T, D)."""
+
+    def __init__(self, dim: int, spec: ModelSpec, geometry: int = 0) -> None:
         super().__init__()
         self.cnn = nn.Sequential(_conv2d(2, 16), _conv2d(16, 32), _conv2d(32, 64),
-                                 _conv2d(64, 96))
-        self.temporal = nn.Sequential(
-            nn.Conv1d(96, dim, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv1d(dim, dim, 3, padding=1))
+                                 _conv2d(64, 128))
+        cells = math.ceil(spec.mouth_h / 16) * math.ceil(spec.mouth_w / 16)
+        # flattened, not pooled: where the lips are in the crop (open, closed) matters
+        self.project = nn.Sequential(nn.Linear(128 * cells, dim), nn.ReLU(inplace=True))
+        self.rnn = nn.GRU(dim + geometry, dim // 2, batch_first=True, bidirectional=True)
 
-    def forward(self, mouth: torch.Tensor) -> torch.Tensor:
+    def forward(self, mouth: torch.Tensor, geometry: torch.Tensor | None = None
+                ) -> torch.Tensor:
         b, t, h, w = mouth.shape
         # motion is what carries the speech: give the CNN the change since the last frame
         diff = torch.cat([torch.zeros_like(mouth[:, :1]), mouth[:, 1:] - mouth[:, :-1]], 1)
         x = torch.stack([mouth, diff], 2).reshape(b * t, 2, h, w)
-        x = self.cnn(x).mean(dim=(2, 3)).reshape(b, t, -1).transpose(1, 2)
-        return self.temporal(x).transpose(1, 2)
-
-
-class AudioEncoder(nn.Module):
-    def __init__(self, n_mels: int, per_step: int, dim: int) -> None:
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv1d(n_mels, 96, 5, padding=2, bias=False), nn.BatchNorm1d(96),
-            nn.ReLU(inplace=True),
-            nn.Conv1d(96, dim, per_step, stride=per_step, bias=False), nn.BatchNorm1d(dim),
-            nn.ReLU(inplace=True))
-        self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.conv(mel.transpose(1, 2)).transpose(1, 2)
+        x = self.project(self.cnn(x).flatten(1)).reshape(b, t, -1)
+        if geometry is not None:  # lip landmarks beside the pixels
+            x = torch.cat([x, geometry], -1)
         return self.rnn(x)[0]
 
 
-class SyncScorer(nn.Module):
-    """(mouth (B, T, H, W), mel (B, 4L, M)) -> scores (B, shifts); higher = more in sync."""
+class AudioEncoder(nn.Module):
+    """(B, 4L, n_mels) normalised log-mel -> (B, L, D); reach: +-spec.audio_context steps."""
 
-    def __init__(self, spec: ModelSpec = SPEC, dim: int = 128, hidden: int = 64,
-                 dropout: float = 0.25) -> None:
+    def __init__(self, dim: int, spec: ModelSpec) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            _conv1d(spec.n_mels, 128, 5),  # +-20 ms
+            _conv1d(128, dim, spec.mels_per_step, stride=spec.mels_per_step),  # one per step
+            _conv1d(dim, dim, 3),  # +-1 step
+            nn.Conv1d(dim, dim, 3, padding=1))  # +-1 step
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.net(mel.transpose(1, 2)).transpose(1, 2)
+
+
+class PairHead(nn.Module):
+    """Cross-modal attention: video steps v (B, T, D) against audio steps a (B, L, D),
+    L = T + 2 max_shift + 2 margin -> a score per (shift, step) (B, S, T)."""
+
+    def __init__(self, spec: ModelSpec, dim: int, hidden: int) -> None:
         super().__init__()
         self.spec = spec
-        # a few minutes of training speech: dropout keeps the net from memorising voices
-        self.drop = nn.Dropout(dropout)
-        self.video = VisualEncoder(dim)
-        self.audio = AudioEncoder(spec.n_mels, spec.mels_per_step, dim)
         width = 2 * spec.band + 1
         self.query, self.key, self.value = (nn.Linear(dim, dim) for _ in range(3))
-        self.slot = nn.Parameter(torch.zeros(width, dim))  # where in the band a step sits
-        self.fuse = nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU(inplace=True))
-        self.rnn = nn.GRU(hidden, hidden, batch_first=True, bidirectional=True)
-        self.head = nn.Linear(2 * hidden, 1)
+        # where in the band an audio step sits: lets the net learn how far the sound
+        # trails the mouth that shapes it
+        self.slot = nn.Parameter(torch.zeros(width, dim))
+        self.fuse = nn.Sequential(nn.Linear(3 * dim, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, 1))
         self.scale = 1.0 / math.sqrt(dim)
-        self.register_buffer("index", torch.as_tensor(band_index(spec).reshape(-1)),
-                             persistent=False)
 
-    def forward(self, mouth: torch.Tensor, mel: torch.Tensor) -> torch.Tensor:
+    def forward(self, v: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         spec = self.spec
-        b, t = mouth.shape[0], spec.frames
+        b, t = v.shape[:2]
         s, width = spec.shifts, 2 * spec.band + 1
-        v = self.drop(self.video(mouth))  # (B, T, D)
+        q, k = self.query(v), self.key(a)
+        # attention logits of every video step to every audio step, then each (shift,
+        # step) pair's band of them: pos[t, i, j] = partner - band + j
+        pos = torch.as_tensor(pair_index(spec, t).T[:, :, None] - spec.band
+                              + np.arange(width)).reshape(1, t, s * width)
+        logits = torch.gather(q @ k.transpose(1, 2), 2, pos.expand(b, -1, -1))
+        logits = logits.reshape(b, t, s, width) + (q @ self.slot.T).unsqueeze(2)
+        weights = torch.softmax(logits * self.scale, dim=-1)
+        # context = the band's values, weighted: as a sparse (step, shift) x audio matrix
+        spread = torch.zeros(b, t, s, a.shape[1], dtype=v.dtype)
+        spread = spread.scatter(3, pos.reshape(1, t, s, width).expand(b, -1, -1, -1), weights)
+        context = (spread.reshape(b, t * s, -1) @ self.value(a)).reshape(b, t, s, -1)
+        vv = v.unsqueeze(2).expand_as(context)
+        scores = self.fuse(torch.cat([vv, context, vv * context], -1)).squeeze(-1)
+        return scores.transpose(1, 2)  # (B, S, T)
+
+
+class SyncScorer(nn.Module):
+    """(mouth (B, T, H, W), mel (B, 4L, M)[, geometry (B, T, 2)]) -> scores (B, shifts, T);
+    higher = that video step and that shift's audio belong together. L = T + 2
+    max_shift + 2 margin audio steps (avsync.model.inputs.audio_input)."""
+
+    def __init__(self, spec: ModelSpec = SPEC, dim: int = 128, hidden: int = 64,
+                 dropout: float = 0.1, geometry: bool = False) -> None:
+        super().__init__()
+        self.spec = spec
+        self.geometry = geometry  # a third input: the lip opening per step (B, T, 2)
+        self.drop = nn.Dropout(dropout)
+        self.video = MouthEncoder(dim, spec, 2 if geometry else 0)
+        self.audio = AudioEncoder(dim, spec)
+        self.head = PairHead(spec, dim, hidden)
+
+    @property
+    def slot(self) -> nn.Parameter:
+        return self.head.slot
+
+    def forward(self, mouth: torch.Tensor, mel: torch.Tensor,
+                geometry: torch.Tensor | None = None) -> torch.Tensor:
+        v = self.drop(self.video(mouth, geometry))  # (B, T, D)
         a = self.drop(self.audio(mel))  # (B, L, D)
-        d = v.shape[-1]
-        n = a.shape[1] - width + 1
-        keys = torch.stack([self.key(a)[:, j : j + n] for j in range(width)], 2) + self.slot
-        values = torch.stack([self.value(a)[:, j : j + n] for j in range(width)], 2) + self.slot
-        keys = keys[:, self.index].reshape(b, s, t, width, d)
-        values = values[:, self.index].reshape(b, s, t, width, d)
-        q = self.query(v).reshape(b, 1, t, 1, d)
-        weights = torch.softmax((q * keys).sum(-1) * self.scale, dim=-1)  # (B, S, T, W)
-        context = (weights.unsqueeze(-1) * values).sum(3)  # (B, S, T, D)
-        vv = v.unsqueeze(1).expand(b, s, t, d)
-        fused = self.fuse(torch.cat([vv, context, vv * context], -1)).reshape(b * s, t, -1)
-        pooled = self.drop(self.rnn(self.drop(fused))[0].mean(1))
-        return self.head(pooled).reshape(b, s)
+        return self.head(v, a)
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -1,11 +1,18 @@
-"""Self-supervised training of the sync scorer from any folder of in-sync clips.
+"""Self-supervised training of the sync scorer from folders of in-sync clips.
 
-Every pass is a positive at its true alignment and, through the softmax over shifts,
-2*max_shift negatives at other offsets of the same window (the ones next to the
-truth are the hard negatives). The label is the shift applied to the audio, drawn
-uniformly, so the network cannot learn a favourite offset. The last `val_share` of
-every clip is held out for the progress figures (for speaker-disjoint figures use
-tools/evaluate.py on clips of other speakers).
+A training pass is `pass_steps` grid steps of one clip where the face is tracked and
+someone speaks. The net scores every video step against the audio under every shift
+of the range; the truth is shift 0 (the clip's own alignment) and every other shift
+of the same step is a negative, the ones next to the truth the hard negatives. Pairs
+whose audio reaches past the clip are masked out of the softmax, so ~1.2 s news clips
+train as well as long ones and clip edges teach nothing. The network is equivariant
+in the shift (the same weights score every shift), so it cannot learn a favourite one.
+
+Every source (a folder: a corpus, a channel) is drawn equally often whatever its
+size: where "in sync" lies is what the clips teach, and no single source may set it.
+Some clips of each source (`val_share`, picked by a hash of the name) are held out
+for the progress figures; speaker-disjoint figures come from tools/evaluate.py on
+other speakers.
 """
 
 from __future__ import annotations
@@ -18,113 +25,205 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from avsync.model import data
+from avsync.model import data, inputs
+from avsync.model.augment import (
+    Augment,
+    augment_mel,
+    augment_mouth,
+    normalise_mel,
+    normalise_mouth,
+)
 from avsync.model.net import SyncScorer, parameter_count
-from avsync.model.spec import SPEC
+from avsync.model.spec import SPEC, ModelSpec
+
+MIN_SPEECH_SHARE = 0.4  # of a pass's 10 ms frames above the speech level
 
 
 @dataclass
 class TrainConfig:
-    minutes: float = 30.0  # wall-clock budget; training stops after the step that ends it
-    max_steps: int = 100_000
+    # the budget: steps, and a wall-clock cap in minutes. The learning-rate schedule runs
+    # over the steps unless the cap is the nearer end: a run that finishes its steps
+    # inside the cap gives the same model on any machine, only later
+    max_steps: int = 3000
+    minutes: float = 90.0
     batch: int = 32
+    pass_steps: int = 15  # video steps per training pass (0.6 s)
     lr: float = 2e-3
     weight_decay: float = 0.05
-    label_smoothing: float = 0.05
-    dropout: float = 0.25
+    dropout: float = 0.1
     seed: int = 0
-    val_share: float = 0.15
+    val_share: float = 0.1
     threads: int = 2
     log_every: int = 50
     val_every: int = 250
     cache_dir: str = str(Path.home() / ".cache" / "avsync" / "features")
     init_from: str | None = None  # a checkpoint to fine-tune (e.g. the shipped sync.pt)
-    augment: data.Augment = field(default_factory=data.Augment)
+    geometry: bool = False  # also feed the lip opening (the ablation's landmark variant)
+    augment: Augment = field(default_factory=Augment)
 
 
 @dataclass
-class _Split:
-    clips: list[data.ClipFeatures]
-    train: list[np.ndarray]
-    val: list[np.ndarray]
+class Source:
+    name: str
+    clips: list[data.GridClip]
+    starts: list[np.ndarray]  # per clip: usable pass starts (grid steps)
+
+    @property
+    def passes(self) -> int:
+        return sum(len(s) for s in self.starts)
 
 
-def _split(clips: list[data.ClipFeatures], share: float) -> _Split:
-    train, val = [], []
-    for clip in clips:
-        starts = data.usable_starts(clip)
-        cut = clip.video_t[0] + (1 - share) * clip.duration_s
-        # passes reach max_shift steps of audio either side: keep a gap at the cut
-        gap = (SPEC.frames + SPEC.max_shift) * SPEC.step_s
-        train.append(starts[starts + gap < cut])
-        val.append(starts[starts > cut])
-    return _Split(clips, train, val)
+def usable_starts(clip: data.GridClip, steps: int) -> np.ndarray:
+    """Pass starts with the face at every step and speech in most of the span."""
+    n = clip.steps - steps + 1
+    if n <= 0:
+        return np.zeros(0, int)
+    face = np.convolve(clip.video_ok.astype(float), np.ones(steps), "valid") >= steps - 1e-6
+    speech = np.convolve(clip.speech[clip.pad : clip.pad + clip.steps], np.ones(steps),
+                         "valid") / steps
+    return np.flatnonzero(face[:n] & (speech[:n] >= MIN_SPEECH_SHARE))
 
 
-def _batch(split: _Split, which: list[np.ndarray], n: int, rng: np.random.Generator,
-           augment: data.Augment | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    weights = np.array([len(s) for s in which], float)
-    picks = rng.choice(len(which), size=n, p=weights / weights.sum())
-    mouths, mels, labels = [], [], []
-    for c in picks:
-        start = float(rng.choice(which[c]))
-        shift = int(rng.integers(-SPEC.max_shift, SPEC.max_shift + 1))
-        m, a = data.training_pass(split.clips[c], start, shift, rng, augment)
-        mouths.append(m)
-        mels.append(a)
-        labels.append(shift + SPEC.max_shift)
-    return (torch.from_numpy(np.stack(mouths)), torch.from_numpy(np.stack(mels)),
-            torch.tensor(labels))
+def pair_mask(clip: data.GridClip, start: int, steps: int, spec: ModelSpec) -> np.ndarray:
+    """(shifts, steps): pairs whose audio (partner, band and encoder reach) the clip holds."""
+    width = 2 * spec.margin + 1
+    whole = np.convolve(clip.audio_ok.astype(float), np.ones(width), "same") >= width - 1e-6
+    shifts = np.arange(-spec.max_shift, spec.max_shift + 1)[:, None]
+    partner = start + np.arange(steps)[None, :] - shifts + clip.pad
+    return whole[partner]
 
 
-def _within_one(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float(((logits.argmax(1) - labels).abs() <= 1).float().mean())
+def make_batch(sources: list[Source], n: int, steps: int, rng: np.random.Generator,
+               spec: ModelSpec = SPEC, weights: np.ndarray | None = None,
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n passes: raw grey crops (n, steps, H, W), raw log-mel dB (n, 4L, M), pair masks
+    (n, shifts, steps), lip geometry inputs (n, steps, 2). Sources are drawn by
+    `weights` (default: equally)."""
+    p = np.full(len(sources), 1 / len(sources)) if weights is None else weights
+    mouths, mels, masks, geometry = [], [], [], []
+    reach = spec.max_shift + spec.margin
+    per = spec.mels_per_step
+    for s in rng.choice(len(sources), size=n, p=p):
+        source = sources[s]
+        sizes = np.array([len(x) for x in source.starts], float)
+        c = rng.choice(len(source.clips), p=sizes / sizes.sum())
+        clip = source.clips[c]
+        start = int(rng.choice(source.starts[c]))
+        mouths.append(clip.mouth[start : start + steps])
+        a0 = (start - reach + clip.pad) * per
+        mels.append(clip.mel[a0 : a0 + (steps + 2 * reach) * per])
+        masks.append(pair_mask(clip, start, steps, spec))
+        opening = clip.opening[start : start + steps] if clip.opening is not None \
+            else np.zeros(steps, np.float32)
+        geometry.append(inputs.geometry_input(opening))
+    return (torch.from_numpy(np.stack(mouths)).float(), torch.from_numpy(np.stack(mels)),
+            torch.from_numpy(np.stack(masks)), torch.from_numpy(np.stack(geometry)))
 
 
-def train(paths: list[Path], out: Path, config: TrainConfig, log=print) -> dict:
+def step_loss(scores: torch.Tensor, mask: torch.Tensor, spec: ModelSpec = SPEC
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cross-entropy over the valid shifts of every video step (truth: shift 0), and
+    per step whether the best shift is within one of the truth."""
+    k = spec.max_shift
+    usable = mask[:, k, :] & (mask.sum(1) >= 3)  # the truth is scoreable, and rivals too
+    logits = scores.masked_fill(~mask, -1e4).transpose(1, 2)[usable]  # (N, shifts)
+    if logits.shape[0] == 0:  # nothing to learn from: a zero loss, not NaN weights
+        return scores.sum() * 0.0, torch.zeros(0)
+    target = torch.full((logits.shape[0],), k, dtype=torch.long)
+    loss = F.cross_entropy(logits, target)
+    near = ((logits.argmax(1) - k).abs() <= 1).float()
+    return loss, near
+
+
+def pass_accuracy(scores: torch.Tensor, mask: torch.Tensor, spec: ModelSpec = SPEC) -> float:
+    """Per pass: the shift with the best mean log-probability over its steps (shifts
+    scoreable at every step only) within one of the truth: the check's view. NaN when
+    no pass qualifies."""
+    logp = torch.log_softmax(scores.masked_fill(~mask, -1e4), dim=1)
+    whole = mask.all(dim=2)  # (B, S)
+    total = logp.sum(2).masked_fill(~whole, -math.inf)
+    ok = whole[:, spec.max_shift] & (whole.sum(1) >= 3)
+    if not ok.any():
+        return math.nan
+    best = total.argmax(1)
+    return float(((best - spec.max_shift).abs() <= 1)[ok].float().mean())
+
+
+def load_sources(folders: dict[str, list[Path]], config: TrainConfig, log=print,
+                 spec: ModelSpec = SPEC, own_offsets: dict[str, float] | None = None,
+                 ) -> tuple[list[Source], list[Source]]:
+    """(training, held-out) sources; held out: the clips data.held_out() picks (by a
+    hash of the name, so the choice does not depend on order or on the other clips).
+    own_offsets (clip file name -> seconds) re-aligns clips of doubtful sync."""
+    train, held = [], []
+    own_offsets = own_offsets or {}
+    for name, paths in folders.items():
+        clips = []
+        for i, path in enumerate(paths, 1):
+            if i % 250 == 0 or i == len(paths):
+                log(f"features {name}: {i}/{len(paths)}")
+            try:
+                clips.append(data.to_grid(data.cached(path, config.cache_dir), name, spec,
+                                          own_offset_s=own_offsets.get(path.name, 0.0)))
+            except Exception as err:  # one unreadable clip must not end the run
+                log(f"  skipped {path.name}: {err}")
+        kept = [c for c in clips if not data.held_out(c.name, config.val_share)]
+        aside = [c for c in clips if data.held_out(c.name, config.val_share)]
+        if not kept:  # a source too small to split: train on all of it
+            kept, aside = clips, []
+        for part, out in ((kept, train), (aside, held)):
+            starts = [usable_starts(c, config.pass_steps) for c in part]
+            keep = [i for i, s in enumerate(starts) if len(s)]
+            if keep:
+                out.append(Source(name, [part[i] for i in keep], [starts[i] for i in keep]))
+    return train, held
+
+
+def train(folders: dict[str, list[Path]], out: Path, config: TrainConfig, log=print,
+          spec: ModelSpec = SPEC, own_offsets: dict[str, float] | None = None) -> dict:
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    clips = []
-    for i, path in enumerate(paths, 1):
-        log(f"features {i}/{len(paths)}: {path.name}")
-        try:
-            clips.append(data.cached(path, config.cache_dir))
-        except Exception as err:  # one unreadable clip must not end the run
-            log(f"  skipped: {err}")
-    split = _split(clips, config.val_share)
-    n_train, n_val = sum(map(len, split.train)), sum(map(len, split.val))
-    if n_train == 0:
+    g = torch.Generator().manual_seed(config.seed)
+    sources, held = load_sources(folders, config, log, spec, own_offsets)
+    if not sources:
         raise ValueError("no usable training passes (face and speech): check the clips")
-    log(f"{len(clips)} clips, {n_train} training starts, {n_val} held-out starts")
-    val = _batch(split, split.val, min(512, max(1, n_val)), np.random.default_rng(1), None) \
-        if n_val else None
+    for s in sources:
+        log(f"source {s.name}: {len(s.clips)} clips, {s.passes} pass starts")
+    val = {s.name: make_batch([s], 512, config.pass_steps, np.random.default_rng(1), spec)
+           for s in held} or None
 
-    model = SyncScorer(dropout=config.dropout)
+    model = SyncScorer(spec, dropout=config.dropout, geometry=config.geometry)
     if config.init_from:
         state = torch.load(config.init_from, map_location="cpu", weights_only=False)
         model.load_state_dict(state.get("state_dict", state))
         log(f"fine-tuning {config.init_from}")
     log(f"model: {parameter_count(model):,} parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     started = time.monotonic()
     budget = config.minutes * 60
-    history, best = [], (math.inf, None)
+    history: list[dict] = []
+    best: tuple[float, dict | None] = (-math.inf, None)
     if val is not None:  # the untrained baseline, so the history shows what training gained
-        history.append(_validate(model, val, loss_fn, 0, 0.0))
+        history.append(_validate(model, val, 0, 0.0, spec))
     step = 0
     while step < config.max_steps and time.monotonic() - started < budget:
-        progress = min(1.0, (time.monotonic() - started) / budget)
+        # the schedule follows whichever budget ends first
+        progress = min(1.0, max((time.monotonic() - started) / budget,
+                                step / config.max_steps))
         for group in opt.param_groups:  # warm-up, then cosine decay over the time budget
             group["lr"] = config.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(
                 math.pi * progress))
         model.train()
-        mouth, mel, labels = _batch(split, split.train, config.batch, rng, config.augment)
-        logits = model(mouth, mel)
-        loss = loss_fn(logits, labels)
+        mouth, mel, mask, geometry = make_batch(sources, config.batch, config.pass_steps,
+                                                rng, spec)
+        mouth = normalise_mouth(augment_mouth(mouth, g, config.augment))
+        mel = normalise_mel(augment_mel(mel, g, config.augment))
+        scores = model(mouth, mel, geometry if config.geometry else None)
+        loss, near = step_loss(scores, mask, spec)
         opt.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -132,43 +231,57 @@ def train(paths: list[Path], out: Path, config: TrainConfig, log=print) -> dict:
         step += 1
         if step % config.log_every == 0:
             log(f"step {step}  {time.monotonic() - started:6.0f} s  loss {loss.item():.3f}  "
-                f"train +-1 step {_within_one(logits, labels):.2f}")
-        if val is not None and (step % config.val_every == 0):
-            row = _validate(model, val, loss_fn, step, time.monotonic() - started)
+                f"step +-1 {near.mean().item():.2f}")
+        if val is not None and step % config.val_every == 0:
+            row = _validate(model, val, step, time.monotonic() - started, spec)
             history.append(row)
-            log(f"  held out: loss {row['loss']:.3f}  exact {row['exact']:.3f}  "
-                f"+-1 step {row['within_one']:.3f}")
-            # keep the best ranking on held-out passes (loss also rises when the net
-            # grows confident, which calibration fixes later)
-            if -row["within_one"] < best[0]:
-                best = (-row["within_one"], {k: v.clone() for k, v in model.state_dict().items()})
+            log("  held out: " + "  ".join(
+                f"{name} loss {r['loss']:.3f} step +-1 {r['step_within_one']:.3f} "
+                f"pass +-1 {r['pass_within_one']:.3f}" for name, r in row["sources"].items()))
+            if row["pass_within_one"] > best[0]:
+                best = (row["pass_within_one"],
+                        {k: v.clone() for k, v in model.state_dict().items()})
     if val is not None:
-        row = _validate(model, val, loss_fn, step, time.monotonic() - started)
+        row = _validate(model, val, step, time.monotonic() - started, spec)
         history.append(row)
-        if -row["within_one"] < best[0]:
-            best = (-row["within_one"], model.state_dict())
+        if row["pass_within_one"] >= best[0] or best[1] is None:
+            best = (row["pass_within_one"], model.state_dict())
         model.load_state_dict(best[1])
     summary = {"steps": step, "seconds": round(time.monotonic() - started),
-               "clips": [c.name for c in clips], "train_starts": n_train,
-               "val_starts": n_val, "history": history,
-               "best_within_one": -best[0] if val is not None else None,
+               "sources": {s.name: {"clips": len(s.clips), "passes": s.passes}
+                           for s in sources},
+               "held_out": {s.name: len(s.clips) for s in held},
+               "history": history,
+               "best_pass_within_one": best[0] if val is not None else None,
                "config": {k: v for k, v in asdict(config).items() if k != "cache_dir"},
-               "spec": asdict(SPEC), "parameters": parameter_count(model)}
+               "spec": asdict(spec), "parameters": parameter_count(model),
+               "geometry": config.geometry, "own_offsets": own_offsets or {}}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "summary": summary}, out)
     log(f"wrote {out}")
     return summary
 
 
-def _validate(model, val, loss_fn, step: int, seconds: float) -> dict:
+def _validate(model: SyncScorer, val: dict, step: int, seconds: float,
+              spec: ModelSpec) -> dict:
+    """Held-out figures per source; `pass_within_one` (what picks the kept step) is
+    their mean, every source weighted equally."""
     model.eval()
-    with torch.no_grad():
-        logits = torch.cat([model(m, a) for m, a in zip(val[0].split(64), val[1].split(64),
-                                                          strict=True)])
-    return {"step": step, "seconds": round(seconds), "loss": float(loss_fn(logits, val[2])),
-            "exact": float((logits.argmax(1) == val[2]).float().mean()),
-            "within_one": _within_one(logits, val[2])}
+    rows = {}
+    for name, (mouth, mel, mask, geometry) in val.items():
+        with torch.no_grad():
+            scores = torch.cat([
+                model(normalise_mouth(m), normalise_mel(a), g if model.geometry else None)
+                for m, a, g in zip(mouth.split(128), mel.split(128), geometry.split(128),
+                                   strict=True)])
+        loss, near = step_loss(scores, mask, spec)
+        rows[name] = {"loss": float(loss),
+                      "step_within_one": float(near.mean()) if len(near) else math.nan,
+                      "pass_within_one": pass_accuracy(scores, mask, spec)}
+    return {"step": step, "seconds": round(seconds), "sources": rows,
+            "pass_within_one": float(np.nanmean([r["pass_within_one"] for r in rows.values()]))}
 
 
-if __name__ == "__main__":  # python -m avsync.model.train CLIP... (tools/train.py is nicer)
-    train([Path(p) for p in sys.argv[1:]], Path("model.pt"), TrainConfig(minutes=1))
+if __name__ == "__main__":  # python -m avsync.model.train FOLDER... (tools/train.py is nicer)
+    train({Path(p).name: data.media_files(p) for p in sys.argv[1:]}, Path("model.pt"),
+          TrainConfig(max_steps=100))

@@ -25,7 +25,7 @@ class StreamSpec:
     rtsp_transport: str = "tcp"
     realtime: bool = False  # files, VOD playlists: play at media speed, as live would arrive
     options: dict[str, str] = field(default_factory=dict)  # extra FFmpeg options
-    scorer: str = "classical"  # lip sync: classical, model or auto (avsync.lipsync)
+    scorer: str = "auto"  # lip sync: auto, model or classical (avsync.lipsync)
     model_path: str | None = None  # lip sync: an ONNX sync model of the user's
 
     @property

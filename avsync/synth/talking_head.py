@@ -18,9 +18,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-# Real mouths open ~80 ms before the sound they shape (our training-split calibration
-# measured 83 ms; DESIGN.md cites 100-300 ms for onsets of plosives).
-ARTICULATION_LEAD_S = 0.08
+from avsync.estimate.classical import ARTICULATION_LEAD_S as CLASSICAL_LEAD_S
+
+# The mouth opens before the sound it shapes: by as much as the lip opening leads the
+# speech envelope in trusted real recordings (the classical scorer's fitted lead), so
+# a synthetic head that is "in sync" is in sync the way real speakers are.
+ARTICULATION_LEAD_S = CLASSICAL_LEAD_S
 RATE = 16_000
 
 

@@ -246,7 +246,8 @@ def bench_monitor(args: argparse.Namespace) -> dict:
     clip = _monitor_clip(args, jump_at)
     runs = []
     for n in [int(v) for v in args.streams.split(",")]:
-        specs = [parse_stream_arg(f"s{i}={clip}", {"realtime": True}) for i in range(n)]
+        specs = [parse_stream_arg(f"s{i}={clip}", {"realtime": True, "scorer": args.scorer})
+                 for i in range(n)]
         monitor = Monitor(specs, MonitorOptions(listen=("127.0.0.1", 0),  # any free port
                                                 table=False, exit_when_done=False)).start()
         cpu0 = time.process_time()
@@ -312,6 +313,7 @@ def main() -> int:
     mon = sub.add_parser("monitor", help="live streams kept in real time; offset latency")
     mon.add_argument("--streams", default="1,2,4,6", help="stream counts to try")
     mon.add_argument("--seconds", type=float, default=45.0, help="per run (default 45)")
+    mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
     mon.add_argument("--cache", help="folder for generated media (default: temp)")
     args = parser.parse_args()
     result = {"check": bench_check, "lipsync": bench_lipsync,

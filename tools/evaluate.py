@@ -57,7 +57,8 @@ from tools.shift_audio import shift_audio  # noqa: E402
 
 DEFAULT_OFFSETS = [-480, -320, -200, -120, -80, -40, 0, 40, 80, 120, 200, 320, 480]
 CONTEXTS = (5, 15)  # frames of video context per window at 25 fps (0.2 s, 0.6 s), as
-# SyncNet/VocaLiST report on LRS2
+# SyncNet/VocaLiST report on LRS2. The sync model scores nothing under 10 steps
+# (ModelScorer.min_steps), so its 5-frame row reads n/a.
 CONTEXT_FRAME_S = 0.04
 BINS = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001]
 

@@ -46,6 +46,8 @@ def pick_minutes(folders: dict[str, list[Path]], minutes: float, seed: int,
     lengths = {name: [data.cached(p, cache).duration_s for p in paths]
                for name, paths in folders.items()}
     total = sum(sum(v) for v in lengths.values()) / 60
+    if total <= 0:
+        raise SystemExit("no clips with media to pick from")
     share = min(1.0, minutes / total)
     rng = np.random.default_rng(seed)
     out = {}

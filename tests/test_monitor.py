@@ -19,6 +19,7 @@ from avsync.estimate.offset import MEASURED, NO_FACE
 from avsync.estimate.tracker import LiveTracker
 from avsync.monitor.config import load_config, parse_stream_arg
 from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
+from avsync.monitor.stream import Backoff
 from avsync.standards import get_standard
 from tests.live import (
     HttpFolder,
@@ -89,6 +90,15 @@ def test_drift_and_a_persisting_jump_are_tracked():
 
 
 # -- configuration -----------------------------------------------------------------------
+def test_backoff_stays_at_its_cap_through_any_outage():
+    backoff = Backoff(base_s=1.0, max_s=30.0)
+    delays = [backoff.next_delay() for _ in range(5000)]  # days of a stream down
+    assert delays[0] <= 1.0 and max(delays) <= 30.0
+    assert min(delays[10:]) >= 15.0  # at the cap, times the 0.5-1 jitter
+    backoff.reset()
+    assert backoff.next_delay() <= 1.0
+
+
 def test_stream_arguments_and_config_file(tmp_path):
     spec = parse_stream_arg("studio-1=rtsp://u:p@10.0.0.5/cam")
     assert spec.name == "studio-1" and spec.shown == "rtsp://***@10.0.0.5/cam"

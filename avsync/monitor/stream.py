@@ -45,8 +45,10 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self) -> float:
-        delay = min(self.max_s, self.base_s * 2**self.attempt)
-        self.attempt += 1
+        # the exponent stops growing once the cap is reached: 2.0**1024 overflows a
+        # float, which after ~6 h of outage killed the stream's thread
+        delay = min(self.max_s, self.base_s * 2.0 ** min(self.attempt, 62))
+        self.attempt = min(self.attempt + 1, 62)
         return delay * random.uniform(0.5, 1.0)
 
     def reset(self) -> None:

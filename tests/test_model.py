@@ -22,8 +22,12 @@ def _random_inputs(batch: int, seed: int = 0, frames: int = SPEC.frames):
             torch.randn(batch, audio_steps * SPEC.mels_per_step, SPEC.n_mels, generator=g))
 
 
-def _trained_looking(model: SyncScorer) -> SyncScorer:
-    """Non-trivial batch-norm statistics and attention positions, as after training."""
+def _trained_looking(geometry: bool = False) -> SyncScorer:
+    """A network with non-trivial batch-norm statistics and attention positions, as
+    after training; the same weights every run (one draw in ~40 scores so flat that
+    two different inputs read alike within 1e-3)."""
+    torch.manual_seed(0)
+    model = SyncScorer(geometry=geometry)
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for module in model.modules():
@@ -35,7 +39,7 @@ def _trained_looking(model: SyncScorer) -> SyncScorer:
 
 
 def test_one_score_per_step_and_shift_and_batching_changes_nothing():
-    model = _trained_looking(SyncScorer())
+    model = _trained_looking()
     assert parameter_count(model) <= 10_000_000
     mouth, mel = _random_inputs(3)
     with torch.no_grad():
@@ -49,7 +53,7 @@ def test_one_score_per_step_and_shift_and_batching_changes_nothing():
 def test_moving_the_audio_one_step_moves_the_scores_one_shift():
     """Shift s pairs video step t with audio step t - s: audio that arrives one step
     earlier (leads one step more) must score exactly as the next shift did."""
-    model = _trained_looking(SyncScorer())
+    model = _trained_looking()
     mouth, mel = _random_inputs(1, seed=3)
     k = SPEC.mels_per_step
     earlier = torch.cat([mel[:, k:], torch.zeros_like(mel[:, :k])], 1)
@@ -64,7 +68,7 @@ def test_moving_the_audio_one_step_moves_the_scores_one_shift():
 def test_a_pair_reads_only_the_audio_its_mask_allows():
     """Audio beyond a pair's partner, band and encoder reach changes nothing: what lets
     training mask pairs at clip edges without the edges leaking the offset."""
-    model = _trained_looking(SyncScorer())
+    model = _trained_looking()
     mouth, mel = _random_inputs(1, seed=5)
     index = inputs.pair_index()  # (shifts, frames) audio step of each pair
     cut = 30  # audio steps from here on replaced by noise
@@ -81,7 +85,7 @@ def test_a_pair_reads_only_the_audio_its_mask_allows():
 
 def test_torch_and_onnx_agree():
     for geometry in (False, True):
-        model = _trained_looking(SyncScorer(geometry=geometry))
+        model = _trained_looking(geometry)
         assert max_difference(model, to_onnx_bytes(model)) < 1e-4
 
 

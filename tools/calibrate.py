@@ -33,19 +33,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avsync.estimate.offset import confidence_from_prominence  # noqa: E402
+from tools.evaluate import binned_accuracy, per_clip  # noqa: E402
 
 MEASURED_CONFIDENCE = 1 / 3
-BINS = [0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001]
 
 
 def window_outcomes(rows: list[dict], consensus: bool) -> tuple[np.ndarray, np.ndarray]:
     """(evidence, within one frame) of every window that had a curve."""
-    own: dict[str, float] = {}
-    if consensus:
-        for clip in {r["clip"] for r in rows}:
-            errors = [r["clip_estimate_ms"] - r["offset_ms"] for r in rows
-                      if r["clip"] == clip and r.get("clip_estimate_ms") is not None]
-            own[clip] = float(np.median(errors)) if errors else 0.0
+    own = {clip: c["bias_ms"] for clip, c in per_clip(rows).items()
+           if consensus and c["bias_ms"] is not None}
     evidence, hit = [], []
     for row in rows:
         truth = row["offset_ms"] + own.get(row["clip"], 0.0)
@@ -109,13 +105,7 @@ def min_evidence(knots: np.ndarray, level: float) -> float:
 
 
 def reliability(evidence: np.ndarray, hit: np.ndarray, knots: np.ndarray) -> list[dict]:
-    conf = confidence_of(evidence, knots)
-    out = []
-    for lo, hi in zip(BINS, BINS[1:], strict=False):
-        sel = (conf >= lo) & (conf < hi)
-        out.append({"confidence": f"{lo:.1f}-{min(hi, 1):.1f}", "windows": int(sel.sum()),
-                    "accuracy": float(hit[sel].mean()) if sel.any() else None})
-    return out
+    return binned_accuracy(confidence_of(evidence, knots), hit)
 
 
 def main() -> int:

@@ -31,31 +31,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.evaluate import report  # noqa: E402
+from tools.evaluate import TABLE, report  # noqa: E402
+from tools.evaluate import cell as fmt  # noqa: E402
 
-ROWS = [
-    ("clip offset within ±1 frame", "clip_accuracy_1frame", "pct"),
-    ("clip median absolute error", "clip_median_abs_error_ms", "ms"),
-    ("clip mean signed error", "clip_mean_signed_error_ms", "sms"),
-    ("clips with an estimate", "clip_coverage", "pct"),
-    ("shift consistency (±1 frame)", "clip_shift_consistency_1frame", "pct"),
-    ("window (3 s) best offset within ±1 frame", "window_accuracy_1frame_check_window", "pct"),
-    ("window of 15 frames (0.6 s) within ±1 frame", "window_accuracy_1frame_15_frames", "pct"),
-    ("windows measured (face, speech, clear peak)", "window_coverage_measured", "pct"),
-]
+# the evaluation's rows, less the 5-frame windows (the model scores none) and the count
+ROWS = [row for row in TABLE
+        if row[1] not in ("window_accuracy_1frame_5_frames", "cases")]
 OFFLINE_ROWS = [("clip within ±1 frame", "clip_acc", "pct"),
                 ("median abs. error", "median_abs_ms", "ms"),
                 ("mean signed error", "mean_signed_ms", "sms"),
                 ("shift consistency", "shift_consistency", "pct"),
                 ("3 s windows", "window_3s", "pct"), ("15-frame windows", "window_15", "pct")]
 SETS = ("all trusted", "set lrs2", "set vox-lrw", "set dev-eval", "set dev-eval-renders")
-
-
-def fmt(value, kind: str) -> str:
-    if value is None:
-        return "n/a"
-    return {"pct": f"{100 * value:.1f}%", "ms": f"{value:.1f} ms", "sms": f"{value:+.1f} ms",
-            "x": f"{value:.1f}x"}[kind]
 
 
 def _report(path: str) -> dict:

@@ -168,29 +168,20 @@ def to_grid(clip: ClipFeatures, source: str = "", spec: ModelSpec = SPEC,
     video_ok = near & clip.present[idx] if n else np.zeros(0, bool)
     first = t0 - pad * spec.step_s
     n_audio = n + 2 * pad
-    mel = inputs.mel_frames(clip.audio, clip.audio_t0, first, n_audio * spec.mels_per_step)
+    n_frames = n_audio * spec.mels_per_step
+    # one analysis of the samples serves the log-mel and the speech level alike
+    power = af.power_frames(inputs.sample_chunk(clip.audio, clip.audio_t0, first, n_frames,
+                                                hop_s=spec.step_s / spec.mels_per_step))
+    mel = af.log_mel(power)[:n_frames]
     step_start = first + np.arange(n_audio) * spec.step_s
     audio_end = clip.audio_t0 + len(clip.audio) / af.RATE
     audio_ok = (step_start >= clip.audio_t0 - 1e-6) & (step_start + spec.step_s
                                                       <= audio_end + 1e-6)
-    band = af.speech_band_db(af.power_frames(inputs_chunk(clip, first, n_audio, spec)))
-    loud = (band > af.SPEECH_LEVEL_DB)[: n_audio * spec.mels_per_step]
-    loud = np.pad(loud, (0, n_audio * spec.mels_per_step - len(loud)))
+    loud = (af.speech_band_db(power) > af.SPEECH_LEVEL_DB)[:n_frames]
+    loud = np.pad(loud, (0, n_frames - len(loud)))
     speech = loud.reshape(n_audio, spec.mels_per_step).mean(axis=1) * audio_ok
     opening = None if clip.opening is None else \
         inputs.fill_gaps(clip.video_t, clip.opening)[idx]
     return GridClip(clip.name, source, t0, clip.mouth[idx], video_ok, mel, audio_ok,
                     speech.astype(np.float32), pad, opening)
 
-
-def inputs_chunk(clip: ClipFeatures, first: float, n_steps: int, spec: ModelSpec) -> np.ndarray:
-    """The clip's samples for n_steps grid steps from `first`, aligned as mel_frames
-    aligns its frames (silence outside the clip)."""
-    hop_s = spec.step_s / spec.mels_per_step
-    start = int(round((first + 0.5 * hop_s - clip.audio_t0) * af.RATE - af.WIN / 2))
-    length = (n_steps * spec.mels_per_step - 1) * af.HOP + af.WIN
-    chunk = np.zeros(length, np.float32)
-    lo, hi = max(start, 0), min(start + length, len(clip.audio))
-    if hi > lo:
-        chunk[lo - start : hi - start] = clip.audio[lo:hi]
-    return chunk

@@ -75,9 +75,10 @@ class ModelScorer:
         self.path = path
         self.session = _session(str(path))
         calib = _calibration(path)
-        # evidence (prominence x steps) that maps to confidence 0.63 / below which a
-        # window is low confidence: fitted on real speakers the model was not trained
-        # on (calibration.json; how: CARD.md)
+        # evidence (prominence x steps) -> confidence (fitted knots; the scale is the
+        # one-parameter fallback) and the evidence below which a window is low
+        # confidence: fitted on real speakers the model was not trained on
+        # (calibration.json; how: CARD.md)
         self.confidence_scale = float(calib.get("confidence_scale", 1.0))
         self.min_prominence = float(calib.get("min_prominence", 0.0))
         knots = np.array(calib.get("confidence_knots") or [], float).reshape(-1, 2)
@@ -104,6 +105,7 @@ class ModelScorer:
         audio_lo = window.audio_t0
         audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
         total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
+        centres = _block_centres(int(steps.min()), int(steps.max()))
         for first, new in _passes(n, SPEC.frames):
             pick = np.clip(np.arange(first, first + SPEC.frames), 0, n - 1)  # short: repeat
             t_start = float(window.t0 + first * SPEC.step_s)
@@ -111,7 +113,7 @@ class ModelScorer:
             if opening is not None:
                 feed["geometry"] = inputs.geometry_input(opening[idx[pick]])[None]
             out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
-            for c in _block_centres(int(steps.min()), int(steps.max())):
+            for c in centres:
                 shift = steps - c + SPEC.max_shift  # position of each offset in this block
                 inside = (shift >= 0) & (shift < SPEC.shifts)
                 if not inside.any():

@@ -56,11 +56,11 @@ def geometry_input(opening: np.ndarray) -> np.ndarray:
     return np.stack([x, np.diff(x, prepend=x[:1])], axis=1)
 
 
-def mel_frames(samples: np.ndarray, audio_t0: float, first: float, n: int,
-               rate: int = af.RATE, hop_s: float = SPEC.step_s / SPEC.mels_per_step,
-               ) -> np.ndarray:
-    """(n, n_mels) log-mel in dB whose frame k is centred at first + (k + 0.5) * hop_s;
-    samples outside what `samples` holds count as silence."""
+def sample_chunk(samples: np.ndarray, audio_t0: float, first: float, n: int,
+                 rate: int = af.RATE, hop_s: float = SPEC.step_s / SPEC.mels_per_step,
+                 ) -> np.ndarray:
+    """The samples whose n analysis frames (af.power_frames) are centred at
+    first + (k + 0.5) * hop_s; samples outside what `samples` holds count as silence."""
     if rate != af.RATE:
         raise ValueError(f"audio must be {af.RATE} Hz mono, got {rate} Hz")
     if abs(hop_s * rate - af.HOP) > 1e-6:
@@ -71,6 +71,14 @@ def mel_frames(samples: np.ndarray, audio_t0: float, first: float, n: int,
     lo, hi = max(start, 0), min(start + length, len(samples))
     if hi > lo:
         chunk[lo - start : hi - start] = samples[lo:hi]
+    return chunk
+
+
+def mel_frames(samples: np.ndarray, audio_t0: float, first: float, n: int,
+               rate: int = af.RATE, hop_s: float = SPEC.step_s / SPEC.mels_per_step,
+               ) -> np.ndarray:
+    """(n, n_mels) log-mel in dB whose frame k is centred at first + (k + 0.5) * hop_s."""
+    chunk = sample_chunk(samples, audio_t0, first, n, rate, hop_s)
     return af.log_mel(af.power_frames(chunk))[:n]
 
 

@@ -59,7 +59,7 @@ class TrainConfig:
     threads: int = 2
     log_every: int = 50
     val_every: int = 250
-    cache_dir: str = str(Path.home() / ".cache" / "avsync" / "features")
+    cache_dir: str = field(default_factory=lambda: str(data.default_cache_dir()))
     init_from: str | None = None  # a checkpoint to fine-tune (e.g. the shipped sync.pt)
     geometry: bool = False  # also feed the lip opening (the ablation's landmark variant)
     augment: Augment = field(default_factory=Augment)
@@ -214,7 +214,7 @@ def train(folders: dict[str, list[Path]], out: Path, config: TrainConfig, log=pr
         # the schedule follows whichever budget ends first
         progress = min(1.0, max((time.monotonic() - started) / budget,
                                 step / config.max_steps))
-        for group in opt.param_groups:  # warm-up, then cosine decay over the time budget
+        for group in opt.param_groups:  # warm-up, then cosine decay over the budget
             group["lr"] = config.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(
                 math.pi * progress))
         model.train()

@@ -98,8 +98,9 @@ def embed(path: str) -> str:
     with torch.no_grad():
         visual = asd.load("visual")(torch.from_numpy(faces[idx]).float()[None])[0].numpy()
         # audio on the padded grid: 4 MFCC frames per step, silence outside the clip
-        chunk = data.inputs_chunk(clip, grid.t0 - grid.pad * SPEC.step_s,
-                                  grid.steps + 2 * grid.pad, SPEC)
+        chunk = inputs.sample_chunk(clip.audio, clip.audio_t0,
+                                    grid.t0 - grid.pad * SPEC.step_s,
+                                    (grid.steps + 2 * grid.pad) * SPEC.mels_per_step)
         feats = mfcc(chunk)[: 4 * (grid.steps + 2 * grid.pad)]
         audio = asd.load("audio")(torch.from_numpy(feats)[None])[0].numpy()
     CACHE.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Train the sync model on folders of in-sync clips, one source per folder (CPU is fine).
 
-    python tools/train.py --steps 6000 --out model.pt      # the trusted sources (below)
+    python tools/train.py --steps 2500 --out model.pt   # the shipped model (sources below)
     python tools/export_onnx.py model.pt avsync/model/weights/sync.onnx
 
 With no folders it trains on the trusted real recordings of ../shared/clips/train:

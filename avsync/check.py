@@ -19,7 +19,15 @@ from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.pipeline import RunResult, run_source
 from avsync.records import MediaInfo
-from avsync.report import FAIL, PASS, UNMEASURED, Report, WindowResult
+from avsync.report import (
+    DEFAULT_MIN_CONFIDENCE,
+    FAIL,
+    PASS,
+    UNCERTAIN,
+    UNMEASURED,
+    Report,
+    WindowResult,
+)
 from avsync.standards import DEFAULT_STANDARD, STANDARDS, Tolerance
 
 # A test signal shows itself within two periods; past this much media with no beep,
@@ -34,6 +42,10 @@ class CheckConfig:
     tone_hz: float = 1000.0
     method: str = "auto"  # auto | test-signal | lipsync
     lipsync: LipSyncConfig = field(default_factory=LipSyncConfig)
+    # lip sync: a verdict below this confidence is UNCERTAIN (report.DEFAULT_MIN_CONFIDENCE)
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    timeout_s: float = 10.0  # URLs: how long to wait for the server to open and send data
+    audio_track: int | None = None  # 0-based; None: the one with speech (media.tracks)
 
 
 def check_file(
@@ -52,29 +64,32 @@ def check_file(
     if config.method != "lipsync":
         pattern = PatternAnalyser(ANALYSIS_RATE, config.tone_hz)
         probe = config.method == "auto"
-        info, run = _run(path, LumaFeaturizer(), pattern, on_progress,
+        info, run = _run(path, config, LumaFeaturizer(), pattern, on_progress,
                          keep_going=lambda: not probe or pattern.still_possible(
                              TEST_SIGNAL_PROBE_S))
         result = pattern.result()
-        if result.found or config.method == "test-signal":
+        if result.found or result.ambiguous or config.method == "test-signal":
             common = _common(info, run, config, warnings=_warnings(info, run))
             if not result.found:
                 return Report(method=None, offset_ms=None, confidence=0.0,
                               drift_ms_per_min=None, verdict=UNMEASURED,
                               reason=_why_no_signal(result), **common)
             return _pattern_report(result, config.tolerance, info.video.fps, common)
-    probe_info = open_input(path).info  # cheap: the fps the analyser needs
+    probe = open_input(path, timeout_s=config.timeout_s)  # cheap: the fps the analyser needs
+    probe_info = probe.info
+    probe.container.close()
     fps = (probe_info.video.fps if probe_info.video else None) or 25.0
     analyser = LipSyncAnalyser(config.lipsync, fps)
-    info, run = _run(path, analyser.front_end(), analyser, on_progress,
+    info, run = _run(path, config, analyser.front_end(), analyser, on_progress,
                      hop_s=config.lipsync.hop_s, window_s=config.lipsync.window_s,
                      audio_margin_s=analyser.audio_margin_s)
     common = _common(info, run, config, warnings=_warnings(info, run))
-    return lipsync_report(analyser, config.tolerance, fps, common)
+    return lipsync_report(analyser, config.tolerance, fps, common, config.min_confidence)
 
 
-def _run(path, featurizer, analyser, on_progress, **kwargs) -> tuple[MediaInfo, RunResult]:
-    opened = open_input(path)
+def _run(path, config: CheckConfig, featurizer, analyser, on_progress,
+         **kwargs) -> tuple[MediaInfo, RunResult]:
+    opened = open_input(path, timeout_s=config.timeout_s, audio_track=config.audio_track)
     info = opened.info
     try:
         if opened.video is None:
@@ -120,6 +135,11 @@ def _common(info: MediaInfo, run: RunResult, config: CheckConfig, warnings: list
 
 
 def _why_no_signal(result: PatternResult) -> str:
+    if result.ambiguous:
+        half = f"{result.period_s / 2:.3g} s" if result.period_s else "half a period"
+        return (f"ambiguous test signal: {result.ambiguous} beeps sit {half} (half the "
+                "flash period) from their flash, so the audio could lead or lag by that "
+                "much; use a signal with a longer period")
     return (f"no flash/beep test signal found ({result.flashes} flashes, {result.beeps} beeps, "
             f"{len(result.events)} paired)")
 
@@ -187,16 +207,20 @@ def _lipsync_segments(analyser: LipSyncAnalyser, measured: list, fps: float,
     for first, stop in zip(bounds, bounds[1:], strict=False):
         est = analyser.clip_estimate(first, stop)
         windows = analyser.result.windows[first:stop]
+        measured_est = est is not None and est.offset_s is not None
         segments.append({"t0": round(windows[0].t, 2), "t1": round(windows[-1].t, 2),
-                         "offset_ms": None if est is None or est.offset_s is None
-                         else round(float(est.offset_s) * 1e3, 1)})
+                         "offset_ms": round(float(est.offset_s) * 1e3, 1) if measured_est
+                         else None,
+                         "confidence": round(float(est.confidence), 3) if measured_est
+                         else 0.0})
     detail["jumps"] = [{"t": round(j.t, 2), "from_ms": round(j.from_ms, 1),
                         "to_ms": round(j.to_ms, 1)} for j in jumps]
     detail["segments"] = segments
     return segments
 
 
-def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common: dict) -> Report:
+def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common: dict,
+                   min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Report:
     res = analyser.result
     windows = [WindowResult(w.t, None if w.offset_s is None else w.offset_s * 1e3,
                             w.confidence, w.status) for w in res.windows]
@@ -226,6 +250,9 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         outside = [s for s in segments if s["offset_ms"] is not None
                    and not tol.contains(s["offset_ms"])]
         verdict, reason = PASS, None
+        # the verdict rests on the stretches that decide it: those outside, else all
+        deciding = outside or [s for s in segments if s["offset_ms"] is not None]
+        decided_confidence = min((s["confidence"] for s in deciding), default=0.0)
         if outside:
             worst = max(outside, key=lambda s: abs(s["offset_ms"]))
             verdict = FAIL
@@ -243,8 +270,15 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         verdict, reason, ends = verdict_over_span(
             mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
             ends_fit[0] if drift is not None else mean_ms, tol)
+        decided_confidence = clip.confidence
     detail["offset_start_ms"] = round(float(ends[0]), 1)
     detail["offset_end_ms"] = round(float(ends[1]), 1)
+    detail["min_confidence"] = min_confidence
+    if decided_confidence < min_confidence:  # the estimate stays in the report, unjudged
+        would = "pass" if verdict == PASS else "fail"
+        verdict, reason = UNCERTAIN, (
+            f"confidence {decided_confidence:.2f} is below {min_confidence:g}: the "
+            f"estimate would {would}, but is not sure enough to judge (--min-confidence)")
     return Report(method=method, offset_ms=mean_ms, confidence=clip.confidence,
                   drift_ms_per_min=None if drift is None else drift * 60, verdict=verdict,
                   reason=reason, windows=windows, detail=detail, **common)

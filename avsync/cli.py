@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from avsync import __version__
-from avsync.errors import EXIT_BAD_INPUT, AvsyncError, BadInputError, UsageError
+from avsync import __version__, limits
+from avsync.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AvsyncError, BadInputError, UsageError
+from avsync.media.redact import RedactingFilter, redact_text
+from avsync.media.urls import check_input
+from avsync.report import DEFAULT_MIN_CONFIDENCE
 
 log = logging.getLogger("avsync")
 
@@ -34,23 +38,25 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="measure the A/V offset of a file and give a verdict")
     check.add_argument("file", help="media file (or URL) to check")
     check.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
-    limits = check.add_mutually_exclusive_group()
-    limits.add_argument("--standard", default="ebu-r37",
+    band = check.add_mutually_exclusive_group()
+    band.add_argument("--standard", default="ebu-r37",
                         help="tolerance preset: ebu-r37 (default), itu-r-bt1359, atsc-is191")
-    limits.add_argument("--tolerance", metavar="LEAD,LAG",
+    band.add_argument("--tolerance", metavar="LEAD,LAG",
                         help="custom tolerance in ms, e.g. +40,-60")
     check.add_argument("--plot", metavar="PNG", help="draw offset over time to this PNG file")
-    check.add_argument("--tone-hz", type=float, default=1000.0,
+    check.add_argument("--tone-hz", type=limits.TONE_HZ.arg("--tone-hz"), default=1000.0,
                        help="beep frequency of the test signal (default 1000)")
     check.add_argument("--method", choices=["auto", "test-signal", "lipsync"], default="auto",
                        help="auto (default): the test signal if there is one, else lip sync")
-    check.add_argument("--max-offset", type=float, default=600.0, metavar="MS",
+    check.add_argument("--max-offset", type=limits.MAX_OFFSET_MS.arg("--max-offset"),
+                       default=600.0, metavar="MS",
                        help="lip sync: largest offset searched, both signs (default 600, "
-                            "at most 2000)")
-    check.add_argument("--window", type=float, default=3.0, metavar="S",
-                       help="lip sync: seconds per measurement window (default 3)")
-    check.add_argument("--hop", type=float, default=1.0, metavar="S",
-                       help="lip sync: seconds between windows (default 1)")
+                            "40 to 2000)")
+    check.add_argument("--window", type=limits.WINDOW_S.arg("--window"), default=3.0,
+                       metavar="S", help="lip sync: seconds per measurement window "
+                                         "(default 3, 1 to 60)")
+    check.add_argument("--hop", type=limits.HOP_S.arg("--hop"), default=1.0, metavar="S",
+                       help="lip sync: seconds between windows (default 1, 0.2 to --window)")
     check.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
                        help="lip sync: auto (default) = the sync model this install ships "
                             "(or --model), else classical; model = the learned sync model; "
@@ -58,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "learning (avsync/model/weights/CARD.md compares them)")
     check.add_argument("--model", metavar="ONNX",
                        help="lip sync: a sync model of your own (avsync train --onnx)")
+    check.add_argument("--min-confidence", type=limits.CONFIDENCE.arg("--min-confidence"),
+                       default=DEFAULT_MIN_CONFIDENCE, metavar="C",
+                       help="lip sync: below this confidence the verdict is 'uncertain' "
+                            f"(exit 2) instead of pass/fail (default {DEFAULT_MIN_CONFIDENCE:g}"
+                            "; 0 always gives a verdict)")
+    check.add_argument("--audio-track", type=_positive_int("--audio-track"), metavar="N",
+                       help="measure audio track N (1 = the first); default: in a file "
+                            "with several, the one with speech")
+    check.add_argument("--timeout", type=limits.TIMEOUT_S.arg("--timeout"), default=10.0,
+                       metavar="S", help="URLs: seconds to wait for the server (default 10)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     mon = sub.add_parser("monitor", help="measure live streams continuously; Prometheus metrics")
@@ -69,19 +85,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="metrics address (default 127.0.0.1:9108, loopback only)")
     mon.add_argument("--standard", default="ebu-r37", help="tolerance preset for every stream")
     mon.add_argument("--tolerance", metavar="LEAD,LAG", help="custom tolerance in ms")
-    mon.add_argument("--max-offset", type=float, default=600.0, metavar="MS",
-                     help="largest offset searched (default 600)")
+    mon.add_argument("--max-offset", type=limits.MAX_OFFSET_MS.arg("--max-offset"),
+                     default=600.0, metavar="MS",
+                     help="largest offset searched (default 600, 40 to 2000)")
     mon.add_argument("--transport", choices=["tcp", "udp"], default="tcp",
                      help="RTSP transport (default tcp)")
     mon.add_argument("--realtime", action="store_true",
                      help="play files and VOD playlists at media speed, as live sources arrive")
-    mon.add_argument("--timeout", type=float, default=5.0, metavar="S",
+    mon.add_argument("--timeout", type=limits.TIMEOUT_S.arg("--timeout"), default=5.0,
+                     metavar="S",
                      help="open/read timeout per stream (default 5)")
     mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto",
                      help="lip sync: auto (default) = the shipped sync model, else classical; "
                           "model; classical (lip opening vs. speech envelope)")
     mon.add_argument("--model", metavar="ONNX", help="lip sync: a sync model of your own")
-    mon.add_argument("--retry-max", type=float, default=30.0, metavar="S",
+    mon.add_argument("--retry-max", type=limits.RETRY_MAX_S.arg("--retry-max"), default=30.0,
+                     metavar="S",
                      help="longest wait between reconnection attempts (default 30)")
     mon.add_argument("-q", "--quiet", action="store_true", help="log lines, no live table")
     mon.add_argument("--log-format", choices=["text", "json"], default="text")
@@ -90,9 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("folders", nargs="+", help="folders of in-sync talking-head clips")
     tr.add_argument("--out", default="avsync-model.pt", help="checkpoint to write")
     tr.add_argument("--onnx", help="also export the model here, for check/monitor --model")
-    tr.add_argument("--minutes", type=float, default=30.0,
+    tr.add_argument("--minutes", type=limits.MINUTES.arg("--minutes"), default=30.0,
                     help="training time cap (default 30)")
-    tr.add_argument("--steps", type=int, default=3000,
+    tr.add_argument("--steps", type=_positive_int("--steps"), default=3000,
                     help="training steps, if they end before the time cap (default 3000)")
     tr.add_argument("--from-scratch", action="store_true",
                     help="start from random weights instead of the shipped model")
@@ -102,33 +121,46 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate_args(gen)
 
     demo = sub.add_parser("demo", help="generate a test clip with a known offset and check it")
-    demo.add_argument("--offset", type=float, default=-80.0,
+    demo.add_argument("--offset", type=limits.OFFSET_MS.arg("--offset"), default=-80.0,
                       help="offset injected into the test signal, ms")
-    demo.add_argument("--head-offset", type=float, default=120.0,
+    demo.add_argument("--head-offset", type=limits.OFFSET_MS.arg("--head-offset"),
+                      default=120.0,
                       help="offset injected into the talking head, ms")
     demo.add_argument("--dir", help="keep the clip in this folder (default: a temp folder)")
     return parser
 
 
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        if not text.isdigit() or int(text) < 1:
+            raise argparse.ArgumentTypeError(f"{name} {text!r}: use a whole number from 1")
+        return int(text)
+    return parse
+
+
 def _add_generate_args(gen: argparse.ArgumentParser) -> None:
     gen.add_argument("out", help="output file; the extension picks the container (.mp4, .ts, .mkv)")
-    gen.add_argument("--offset", type=float, default=0.0,
+    gen.add_argument("--offset", type=limits.OFFSET_MS.arg("--offset"), default=0.0,
                      help="audio offset in ms; > 0 = audio leads, < 0 = audio late")
-    gen.add_argument("--drift-ppm", type=float, default=0.0,
+    gen.add_argument("--drift-ppm", type=limits.DRIFT_PPM.arg("--drift-ppm"), default=0.0,
                      help="audio clock error in ppm; > 0 = audio runs fast (leads more over time)")
-    gen.add_argument("--duration", type=float, default=10.0, help="seconds (default 10)")
+    gen.add_argument("--duration", type=limits.DURATION_S.arg("--duration"), default=10.0,
+                     help="seconds (default 10)")
     gen.add_argument("--fps", default="25", help="frame rate, e.g. 25, 29.97, 59.94")
     gen.add_argument("--size", default="640x360", help="WIDTHxHEIGHT (default 640x360)")
     gen.add_argument("--codec", default="h264", help="h264, hevc, mpeg2, mpeg4, vp9, av1, prores")
     gen.add_argument("--audio-codec", default="aac", help="aac, mp2, mp3, opus, ac3, pcm")
-    gen.add_argument("--video-bitrate", type=int, help="bit/s (default: codec quality preset)")
-    gen.add_argument("--audio-bitrate", type=int, default=128_000, help="bit/s (default 128000)")
-    gen.add_argument("--period", type=float, default=3.0,
+    gen.add_argument("--video-bitrate", type=limits.BITRATE.arg("--video-bitrate"),
+                     help="bit/s (default: codec quality preset)")
+    gen.add_argument("--audio-bitrate", type=limits.BITRATE.arg("--audio-bitrate"),
+                     default=128_000, help="bit/s (default 128000)")
+    gen.add_argument("--period", type=limits.PERIOD_S.arg("--period"), default=3.0,
                      help="seconds between events; offsets up to +-period/2 are unambiguous")
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="avsync: %(message)s")
+    _redact_logs()
     try:
         args = build_parser().parse_args(argv)
         return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo,
@@ -141,6 +173,33 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_BAD_INPUT
+    except Exception as err:  # a bug of ours: one line, and a code no verdict uses
+        where = _where(err)
+        print(f"avsync: internal error: {type(err).__name__}: {redact_text(str(err))}"
+              f"{where} (a bug: please report it with this line; AVSYNC_DEBUG=1 shows the "
+              "traceback)", file=sys.stderr)
+        if os.environ.get("AVSYNC_DEBUG"):
+            raise
+        return EXIT_INTERNAL
+
+
+def _where(err: BaseException) -> str:
+    """' at module.py:123', the innermost frame of avsync's own code."""
+    tb, last = err.__traceback__, None
+    while tb is not None:
+        if "avsync" in tb.tb_frame.f_code.co_filename:
+            last = tb
+        tb = tb.tb_next
+    if last is None:
+        return ""
+    return f" at {Path(last.tb_frame.f_code.co_filename).name}:{last.tb_lineno}"
+
+
+def _redact_logs() -> None:
+    """Whatever logs a message (we, PyAV, a library), no URL credential leaves in it."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
 
 
 def _tolerance(args: argparse.Namespace):
@@ -155,16 +214,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from avsync.progress import ProgressBar
     from avsync.report import plot_timeline, render_text
 
-    try:
-        lipsync = LipSyncConfig(window_s=args.window, hop_s=args.hop,
-                                max_offset_s=args.max_offset / 1000, scorer=args.scorer,
-                                model_path=args.model)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    limits.check_hop(args.hop, args.window)
+    lipsync = LipSyncConfig(window_s=args.window, hop_s=args.hop,
+                            max_offset_s=args.max_offset / 1000, scorer=args.scorer,
+                            model_path=args.model)
     config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz, method=args.method,
-                         lipsync=lipsync)
-    if args.model and not Path(args.model).is_file():
-        raise UsageError(f"--model {args.model}: no such file")
+                         lipsync=lipsync, min_confidence=args.min_confidence,
+                         timeout_s=args.timeout,
+                         audio_track=None if args.audio_track is None else args.audio_track - 1)
+    check_input(args.file)
+    if args.model:
+        _check_model(args.model)
     if args.plot and not Path(args.plot).resolve().parent.is_dir():
         raise UsageError(f"--plot {args.plot}: folder does not exist")
     bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
@@ -181,18 +241,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def _check_model(path: str) -> None:
+    """Refuse a --model that is not an ONNX sync model now, not at the first window."""
+    from avsync.model.infer import ModelScorer
+
+    if not Path(path).is_file():
+        raise UsageError(f"--model {path}: no such file")
+    ModelScorer(path)  # UsageError when it does not load or lacks the sync model's inputs
+
+
 def _spec_from_args(args: argparse.Namespace):
     from avsync.synth import TestSignalSpec, parse_fps, parse_size
 
-    if args.video_bitrate is not None and args.video_bitrate <= 0:
-        raise UsageError("--video-bitrate must be positive")
-    if args.period <= 0:
-        raise UsageError("--period must be positive")
     return TestSignalSpec(
         duration_s=args.duration, fps=parse_fps(args.fps), size=parse_size(args.size),
         offset_ms=args.offset, drift_ppm=args.drift_ppm, period_s=args.period,
         video_codec=args.codec, audio_codec=args.audio_codec,
-        video_bitrate=args.video_bitrate, audio_bitrate=args.audio_bitrate,
+        video_bitrate=None if args.video_bitrate is None else int(args.video_bitrate),
+        audio_bitrate=int(args.audio_bitrate),
     )
 
 
@@ -299,11 +365,10 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         logging.getLogger().handlers[:] = [handler]
+        _redact_logs()
     logging.getLogger("avsync").setLevel(logging.INFO)
-    if args.max_offset <= 0 or args.max_offset > 2000:
-        raise UsageError(f"--max-offset {args.max_offset:g}: use 1 to 2000 ms")
-    if args.model and not Path(args.model).is_file():
-        raise UsageError(f"--model {args.model}: no such file")
+    if args.model:
+        _check_model(args.model)
     defaults = {"tolerance": _tolerance(args), "max_offset_s": args.max_offset / 1000,
                 "rtsp_transport": args.transport, "realtime": args.realtime,
                 "scorer": args.scorer, "model_path": args.model}

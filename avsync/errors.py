@@ -7,6 +7,7 @@ EXIT_PASS = 0
 EXIT_FAIL = 1
 EXIT_UNMEASURED = 2
 EXIT_BAD_INPUT = 3
+EXIT_INTERNAL = 4  # a bug in avsync, not a property of the input: never a verdict
 
 
 class AvsyncError(Exception):

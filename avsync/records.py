@@ -20,6 +20,9 @@ class AudioInfo:
     codec: str
     sample_rate: int
     channels: int
+    track: int = 1  # which audio track is measured, 1-based
+    tracks: int = 1  # audio tracks in the input
+    chosen_by: str = "only"  # "only", "speech" (the one that sounds like it) or "asked"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ from avsync.records import MediaInfo, SourceStats
 from avsync.standards import Tolerance
 
 SCHEMA = 1
-PASS, FAIL, UNMEASURED = "pass", "fail", "unmeasured"
+PASS, FAIL, UNMEASURED, UNCERTAIN = "pass", "fail", "unmeasured", "uncertain"
+# Lip sync: below this confidence the verdict is UNCERTAIN (exit 2), not pass or fail.
+# The model's confidence is the fitted share of windows within a frame of their clip's
+# answer; below 0.8 that share was at most 71% (CARD.md reliability table): a verdict
+# there would be a guess in one case of three.
+DEFAULT_MIN_CONFIDENCE = 0.8
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,13 @@ def render_text(report: Report) -> str:
         fps += " fps" if fps else ""
         parts.append(f"{media.video.codec} {media.video.width}x{media.video.height}{fps}")
     if media.audio:
-        parts.append(f"{media.audio.codec} {media.audio.sample_rate} Hz {media.audio.channels} ch")
+        audio = media.audio
+        track = ""
+        if audio.tracks > 1:
+            how = {"speech": ", the one with speech", "asked": ", as asked"}.get(audio.chosen_by,
+                                                                                 "")
+            track = f" (audio track {audio.track} of {audio.tracks}{how})"
+        parts.append(f"{audio.codec} {audio.sample_rate} Hz {audio.channels} ch{track}")
     lines.append(f"  media     {', '.join(parts)}")
     if report.method:
         lines.append(f"  method    {report.method}" + _method_detail(report))
@@ -132,6 +143,7 @@ def render_text(report: Report) -> str:
     verdict = {
         PASS: f"PASS - within {tol.title} ({tol.band})",
         FAIL: f"FAIL - outside {tol.title} ({tol.band})",
+        UNCERTAIN: f"UNCERTAIN - not judged against {tol.title} ({tol.band})",
     }.get(report.verdict, "NOT MEASURED")
     if report.reason:
         verdict += f": {report.reason}"

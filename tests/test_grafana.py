@@ -22,9 +22,22 @@ needs_prometheus = pytest.mark.skipif(bool(prometheus_missing()),
 def dashboard_queries() -> list[str]:
     board = json.loads((GRAFANA / "dashboards" / "avsync.json").read_text())
     exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
-    exprs.append(board["templating"]["list"][0]["definition"].replace(
+    (streams,) = [v for v in board["templating"]["list"] if v["name"] == "stream"]
+    exprs.append(streams["definition"].replace(
         "label_values(", "group by (stream) (").replace(", stream)", ")"))
     return exprs
+
+
+def test_the_dashboard_imports_into_any_grafana():
+    """No hard-coded datasource uid: every query goes through the datasource variable,
+    which Grafana fills with the instance's own Prometheus."""
+    text = (GRAFANA / "dashboards" / "avsync.json").read_text()
+    board = json.loads(text)
+    variables = {v["name"]: v for v in board["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    uids = re.findall(r'"uid":\s*"([^"]*)"', text)
+    assert uids and set(uids) == {"avsync", "${datasource}"}  # the board, else the variable
 
 
 def alert_rules() -> dict[str, str]:

@@ -102,7 +102,7 @@ def test_backoff_stays_at_its_cap_through_any_outage():
 def test_stream_arguments_and_config_file(tmp_path):
     spec = parse_stream_arg("studio-1=rtsp://u:p@10.0.0.5/cam")
     assert spec.name == "studio-1" and spec.shown == "rtsp://***@10.0.0.5/cam"
-    bare = parse_stream_arg("srt://10.1.1.1:9000?passphrase=abc")
+    bare = parse_stream_arg("rtsp://10.1.1.1:9000/live?passphrase=abc")
     assert "abc" not in bare.name and "abc" not in bare.shown
     assert bare.ffmpeg_options(2.0)["timeout"] == "2000000"
     config = tmp_path / "streams.toml"
@@ -348,7 +348,7 @@ def test_the_table_shows_each_stream_with_its_verdict():
     good.state = UP
     for t in range(5):
         good.tracker.add(float(t), MEASURED, -90.0, 0.85, "lipsync-model")
-    down = StreamWorker(parse_stream_arg("remote=srt://h:9000"), stop)
+    down = StreamWorker(parse_stream_arg("remote=udp://h:9000"), stop)
     down.state, down.error = "down", "Connection refused"
     lines = table([good, down]).splitlines()
     assert lines[0].split()[:3] == ["STREAM", "STATE", "OFFSET"]

@@ -119,7 +119,7 @@ def _evaluate_one(task: tuple[dict, float, dict, bool]) -> dict:
             shifted = shift_audio(clip["path"], Path(tmp) / "shifted.mkv", offset_ms)
             fps = open_input(str(shifted)).info.video.fps or 25.0
             analyser = ProbingAnalyser(config.lipsync, fps)
-            info, run = _run(str(shifted), analyser.front_end(), analyser, None,
+            info, run = _run(str(shifted), config, analyser.front_end(), analyser, None,
                              hop_s=config.lipsync.hop_s, window_s=config.lipsync.window_s,
                              audio_margin_s=analyser.audio_margin_s)
             report = lipsync_report(analyser, config.tolerance, fps, {

@@ -63,3 +63,35 @@ def _as_channels_first(chunks: list[np.ndarray], stream: av.AudioStream) -> np.n
     elif data.dtype == np.int32:
         data = data.astype(np.float32) / 2**31
     return data.astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", help="an in-sync clip (video + audio)")
+    parser.add_argument("dst", help="the shifted copy: Matroska (.mkv), as PCM audio needs")
+    parser.add_argument("offset_ms", type=float, help="> 0: the audio leads; < 0: it is late")
+    args = parser.parse_args(argv)
+    if Path(args.dst).suffix.lower() != ".mkv":
+        parser.error(f"{args.dst}: the copy is Matroska; name it .mkv")
+    if not abs(args.offset_ms) < 60_000:
+        parser.error(f"offset {args.offset_ms} ms: use less than a minute either way")
+    try:
+        shift_audio(args.src, args.dst, args.offset_ms)
+    except (av.FFmpegError, OSError) as err:
+        print(f"shift_audio: error: {args.src}: {getattr(err, 'strerror', None) or err}",
+              file=sys.stderr)
+        return 3
+    except IndexError:
+        print(f"shift_audio: error: {args.src}: needs a video and an audio stream",
+              file=sys.stderr)
+        return 3
+    print(f"wrote {args.dst}: audio moved {args.offset_ms:+g} ms "
+          f"({'leads' if args.offset_ms > 0 else 'late'})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -19,6 +19,10 @@ from avsync.estimate.robust import theil_sen
 from avsync.records import Window
 
 DEFAULT_TONE_HZ = 1000.0
+# A beep this close to half a period from its flash is as near the next flash as this
+# one: +offset and -offset are equally likely (detection is sub-millisecond; this
+# leaves room for drift across one period).
+AMBIGUOUS_MARGIN_S = 0.04
 
 
 class FlashDetector:
@@ -172,18 +176,28 @@ class PairedEvent:
 
 
 def pair_events(
-    flashes: list[float], beeps: list[float], max_offset_s: float, barriers: list[float] = ()
+    flashes: list[float], beeps: list[float], max_offset_s: float, barriers: list[float] = (),
+    ambiguous: list[float] | None = None,
 ) -> list[PairedEvent]:
-    """Mutually nearest flash/beep pairs within max_offset_s, never across a barrier."""
+    """Mutually nearest flash/beep pairs within max_offset_s, never across a barrier.
+
+    A flash whose two nearest beeps are equally near (within AMBIGUOUS_MARGIN_S) pairs
+    with neither; its time goes to `ambiguous` when a list is given.
+    """
     if not flashes or not beeps:
         return []
     b = np.asarray(beeps)
     f = np.asarray(flashes)
     pairs = []
     for flash in flashes:
-        j = int(np.argmin(np.abs(b - flash)))
+        distance = np.abs(b - flash)
+        j = int(np.argmin(distance))
         beep = float(b[j])
         if abs(flash - beep) > max_offset_s:
+            continue
+        if len(b) > 1 and np.partition(distance, 1)[1] - distance[j] < AMBIGUOUS_MARGIN_S:
+            if ambiguous is not None:
+                ambiguous.append(flash)
             continue
         if float(f[np.argmin(np.abs(f - beep))]) != flash:
             continue
@@ -204,6 +218,8 @@ class PatternResult:
     offset_s: float | None  # mean over inlier events
     drift: float | None  # seconds of offset per second of media; None under 3 events
     line_intercept: float | None
+    # flashes with a beep half a period away on both sides: the sign cannot be told
+    ambiguous: int = 0
 
     @property
     def found(self) -> bool:
@@ -254,14 +270,15 @@ class PatternAnalyser:
         period = float(np.median(np.diff(self.flashes))) if len(self.flashes) >= 2 else None
         # pairing is unambiguous up to half the period; without a period, up to 1.5 s
         max_offset = period / 2 if period else 1.5
-        events = pair_events(self.flashes, self.beeps, max_offset, self.barriers)
-        if not events:
+        ambiguous: list[float] = []
+        events = pair_events(self.flashes, self.beeps, max_offset, self.barriers, ambiguous)
+        if len(ambiguous) >= len(events):  # mostly undecidable: no answer beats a coin toss
             return PatternResult([], [], len(self.flashes), len(self.beeps), period,
-                                 None, None, None)
+                                 None, None, None, ambiguous=len(ambiguous))
         x = np.array([e.flash_t for e in events])
         y = np.array([e.offset_s for e in events])
         fit = theil_sen(x, y)
         mean = float(y[fit.inliers].mean())
         return PatternResult(events, fit.inliers.tolist(), len(self.flashes), len(self.beeps),
                              period, mean, fit.slope if len(events) >= 3 else None,
-                             fit.intercept)
+                             fit.intercept, ambiguous=len(ambiguous))

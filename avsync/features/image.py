@@ -19,17 +19,22 @@ class FrameImage:
     """One frame's pixels, addressable in frame coordinates (x right, y down)."""
 
     def __init__(self, frame: av.VideoFrame) -> None:
-        self.width = frame.width
-        self.height = frame.height
+        # phone video is stored sideways with a display matrix saying how to turn it:
+        # the face models need it upright, so the planes are turned (views, no copy)
+        turns = round(frame.rotation / 90) % 4 if frame.rotation else 0
+        self.width, self.height = ((frame.height, frame.width) if turns % 2
+                                   else (frame.width, frame.height))
         fmt = frame.format.name
         if fmt in _YUV420:
-            self._y = _plane(frame, 0, frame.height)
-            self._u = _plane(frame, 1, (frame.height + 1) // 2)
-            self._v = _plane(frame, 2, (frame.height + 1) // 2)
+            half_w, half_h = (frame.width + 1) // 2, (frame.height + 1) // 2
+            # cut the row padding (line_size) off first: turned, it would lead the rows
+            self._y = np.rot90(_plane(frame, 0, frame.height)[:, :frame.width], turns)
+            self._u = np.rot90(_plane(frame, 1, half_h)[:, :half_w], turns)
+            self._v = np.rot90(_plane(frame, 2, half_h)[:, :half_w], turns)
             self._full_range = fmt in _FULL_RANGE
             self._rgb = None
         else:
-            self._rgb = frame.to_ndarray(format="rgb24")
+            self._rgb = np.rot90(frame.to_ndarray(format="rgb24"), turns)
             self._y = None
 
     def _grid(self, x0: float, y0: float, w: float, h: float, out_w: int, out_h: int):

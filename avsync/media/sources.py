@@ -20,9 +20,10 @@ import numpy as np
 
 from avsync.errors import BadInputError
 from avsync.media.clock import MPEGTS_PTS_BITS, MediaClock, pts_to_seconds
-from avsync.media.redact import redact_url
+from avsync.media.redact import redact_url, scrub
 from avsync.media.resample import AudioToMono
 from avsync.media.rings import AVRings
+from avsync.media.tracks import TrackChoice, choose_audio_track
 from avsync.records import AudioInfo, MediaInfo, SourceStats, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,12 @@ def _check_local_file(path: str) -> None:
         raise BadInputError(f"{path}: file is empty (0 bytes)")
 
 
-def _ffmpeg_reason(err: av.FFmpegError) -> str:
+def _ffmpeg_reason(err: av.FFmpegError, timeout_s: float | None = None) -> str:
     reason = err.strerror or str(err)
+    # PyAV's interrupt callback ends a blocked call with "Immediate exit requested":
+    # to the user that is a server that accepted and never sent anything
+    if timeout_s is not None and (isinstance(err, av.ExitError) or "Immediate exit" in reason):
+        return f"timed out after {timeout_s:g} s waiting for data"
     if "moov atom not found" in str(err) or "Invalid data" in reason:
         return "not a readable media file (corrupt, truncated or not media)"
     return reason.rstrip(".")
@@ -74,28 +79,41 @@ class OpenedInput:
     video: av.VideoStream | None
     audio: av.AudioStream | None
     info: MediaInfo
+    timeout_s: float | None = None  # a URL's read timeout: said when a read gives up
 
 
 def open_input(
     path: str,
     options: dict[str, str] | None = None,
     timeout_s: float = 10.0,
+    audio_track: int | None = None,
 ) -> OpenedInput:
-    """Open a file or URL and pick its first video and audio streams.
+    """Open a file or URL and pick its first video stream and an audio stream: the
+    `audio_track` (0-based) asked for, else in a file with several the one with speech
+    (avsync.media.tracks), else the first.
 
     Raises BadInputError with a one-line reason; credentials never appear in it.
     """
     shown = redact_url(path)
     if not _is_url(path):
         _check_local_file(path)
+    started = time.monotonic()
     try:
         container = av.open(path, mode="r", options=options or {}, timeout=timeout_s)
     except av.FFmpegError as err:
-        raise BadInputError(f"{shown}: {_ffmpeg_reason(err)}") from None
+        waited = time.monotonic() - started
+        # a silent server makes the demuxer give up on "invalid data" at the deadline
+        timed_out = _is_url(path) and waited >= 0.9 * timeout_s
+        reason = (f"timed out after {timeout_s:g} s waiting for data" if timed_out
+                  else _ffmpeg_reason(err))
+        if not _is_url(path) and ("End of file" in reason or "Input/output" in reason):
+            reason = "not a readable media file (it ends inside its headers: truncated?)"
+        raise BadInputError(f"{shown}: {scrub(reason, path)}") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise BadInputError(f"{shown}: {err.strerror or err}") from None
+        raise BadInputError(f"{shown}: {scrub(str(err.strerror or err), path)}") from None
     video = container.streams.video[0] if container.streams.video else None
-    audio = container.streams.audio[0] if container.streams.audio else None
+    choice = _audio_choice(path, container, audio_track, options, timeout_s)
+    audio = container.streams.audio[choice.index] if container.streams.audio else None
     if video is None and audio is None:
         container.close()
         raise BadInputError(f"{shown}: no audio or video stream")
@@ -105,24 +123,43 @@ def open_input(
         format_name=container.format.name,
         duration_s=duration,
         video=_video_info(video) if video else None,
-        audio=_audio_info(audio) if audio else None,
+        audio=_audio_info(audio, choice) if audio else None,
     )
-    return OpenedInput(container, video, audio, info)
+    return OpenedInput(container, video, audio, info, timeout_s if _is_url(path) else None)
 
 
 def _video_info(stream: av.VideoStream) -> VideoInfo:
     rate = stream.average_rate or stream.base_rate or stream.guessed_rate
+    ctx = stream.codec_context  # None when FFmpeg has no decoder for the stream
     return VideoInfo(
-        codec=stream.codec_context.name,
-        width=stream.codec_context.width,
-        height=stream.codec_context.height,
+        codec=ctx.name if ctx is not None else "unknown",
+        width=ctx.width if ctx is not None else 0,
+        height=ctx.height if ctx is not None else 0,
         fps=float(rate) if rate else None,
     )
 
 
-def _audio_info(stream: av.AudioStream) -> AudioInfo:
-    ctx = stream.codec_context
-    return AudioInfo(codec=ctx.name, sample_rate=ctx.sample_rate, channels=ctx.channels)
+def _audio_choice(path: str, container, asked: int | None, options, timeout_s) -> TrackChoice:
+    count = len(container.streams.audio)
+    if asked is None and (count <= 1 or _is_url(path)):  # a live URL cannot be rewound
+        return TrackChoice(0, count, "only" if count <= 1 else "first")
+    try:
+        if asked is not None:
+            return choose_audio_track(container, asked)
+        with av.open(path, mode="r", options=options or {}, timeout=timeout_s) as probe:
+            return choose_audio_track(probe)
+    except ValueError as err:
+        container.close()
+        raise BadInputError(f"{redact_url(path)}: {err}") from None
+
+
+def _audio_info(stream: av.AudioStream, choice: TrackChoice) -> AudioInfo:
+    ctx = stream.codec_context  # None when FFmpeg has no decoder for the stream
+    if ctx is None:
+        return AudioInfo(codec="unknown", sample_rate=0, channels=0, track=choice.index + 1,
+                         tracks=choice.count, chosen_by=choice.how)
+    return AudioInfo(codec=ctx.name, sample_rate=ctx.sample_rate, channels=ctx.channels,
+                     track=choice.index + 1, tracks=choice.count, chosen_by=choice.how)
 
 
 class ProducerThread:
@@ -192,6 +229,7 @@ class Producer(ProducerThread):
     ) -> None:
         super().__init__(rings, featurizer, name)
         self.opened = opened
+        self.read_timeout_s = opened.timeout_s
         self.realtime = realtime  # pace a file at media speed, as a live source arrives
         self._wall_origin: float | None = None
         start = opened.container.start_time
@@ -231,7 +269,7 @@ class Producer(ProducerThread):
                 break
             except av.FFmpegError as err:
                 # the demuxer cannot go on (truncated or broken file, dropped connection)
-                self.ended_early = _ffmpeg_reason(err)
+                self.ended_early = _ffmpeg_reason(err, self.read_timeout_s)
                 break
             if packet.is_corrupt:
                 self._decode_errors += 1

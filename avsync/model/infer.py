@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import onnxruntime as ort
 
+from avsync.errors import UsageError
 from avsync.estimate.offset import Curve
 from avsync.model import inputs
 from avsync.model.spec import SPEC
@@ -73,7 +74,15 @@ class ModelScorer:
         if path is None:
             raise FileNotFoundError("no sync model in this install (avsync/model/weights)")
         self.path = path
-        self.session = _session(str(path))
+        try:
+            self.session = _session(str(path))
+        except Exception as err:  # onnxruntime raises its own types for a bad file
+            reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
+            raise UsageError(f"--model {path}: not a loadable ONNX model ({reason})") from None
+        names = {i.name for i in self.session.get_inputs()}
+        if not {"mouth", "mel"} <= names:
+            raise UsageError(f"--model {path}: not an avsync sync model (its inputs are "
+                             f"{', '.join(sorted(names))}; expected mouth and mel)")
         calib = _calibration(path)
         # evidence (prominence x steps) -> confidence (fitted knots; the scale is the
         # one-parameter fallback) and the evidence below which a window is low

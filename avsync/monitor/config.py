@@ -9,7 +9,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from avsync.errors import UsageError
+from avsync.limits import MAX_OFFSET_MS
 from avsync.media.redact import redact_url
+from avsync.media.urls import check_input
 from avsync.standards import DEFAULT_STANDARD, Tolerance, get_standard, parse_tolerance
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -72,6 +74,7 @@ def parse_stream_arg(text: str, defaults: dict | None = None) -> StreamSpec:
         name, url = default_name(text), text
     if not _NAME.match(name):
         raise UsageError(f"stream name {name!r}: use letters, digits and _ . : - (64 at most)")
+    check_input(url)  # a permanent mistake is refused now, not retried forever
     return StreamSpec(name=name, url=url, **(defaults or {}))
 
 
@@ -82,10 +85,15 @@ def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSp
         data = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:
         raise UsageError(f"--config {path}: no such file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise UsageError(f"--config {path}: {err}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UsageError(f"--config {path}: not TOML ({err})") from None
+    except IsADirectoryError:
+        raise UsageError(f"--config {path}: is a folder, not a TOML file") from None
     specs = []
-    for i, table in enumerate(data.get("stream", []), 1):
+    tables = data.get("stream", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise UsageError(f"--config {path}: streams are [[stream]] tables")
+    for i, table in enumerate(tables, 1):
         where = f"--config {path}: stream {i}"
         if "url" not in table:
             raise UsageError(f"{where}: no url")
@@ -98,18 +106,29 @@ def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSp
             fields["tolerance"] = get_standard(table["standard"])
         if "tolerance" in table:
             fields["tolerance"] = parse_tolerance(table["tolerance"])
-        if "max_offset_ms" in table:
-            fields["max_offset_s"] = float(table["max_offset_ms"]) / 1000
+        if "max_offset_ms" in table:  # the CLI's bounds, the CLI's message
+            fields["max_offset_s"] = MAX_OFFSET_MS.check(table["max_offset_ms"],
+                                                         f"{where}: max_offset_ms") / 1000
         if "transport" in table:
             if table["transport"] not in TRANSPORTS:
                 raise UsageError(f"{where}: transport must be tcp or udp")
             fields["rtsp_transport"] = table["transport"]
         if "realtime" in table:
-            fields["realtime"] = bool(table["realtime"])
+            if not isinstance(table["realtime"], bool):
+                raise UsageError(f"{where}: realtime must be true or false")
+            fields["realtime"] = table["realtime"]
         if "options" in table:
+            if not isinstance(table["options"], dict):
+                raise UsageError(f"{where}: options must be a table of FFmpeg options")
             fields["options"] = {str(k): str(v) for k, v in table["options"].items()}
+        for key in ("name", "url", "standard", "tolerance", "transport"):
+            if key in table and not isinstance(table[key], str):
+                raise UsageError(f"{where}: {key} must be a string")
         arg = f"{table['name']}={table['url']}" if "name" in table else table["url"]
-        specs.append(parse_stream_arg(arg, fields))
+        try:
+            specs.append(parse_stream_arg(arg, fields))
+        except UsageError as err:
+            raise UsageError(f"{where}: {err}") from None
     if not specs:
         raise UsageError(f"--config {path}: no [[stream]] tables")
     return specs

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from avsync.estimate.offset import FLAT, MEASURED, NO_FACE, NO_SPEECH
-from avsync.monitor.stream import UP, StreamWorker
+from avsync.monitor.stream import ERROR_REASONS, UP, StreamWorker
 
 OUTCOMES = {MEASURED: "measured", NO_FACE: "no_face", NO_SPEECH: "no_speech",
             FLAT: "low_confidence"}
@@ -57,6 +57,9 @@ class StreamCollector:
         offset_jumps = CounterMetricFamily("avsync_offset_jumps",
                                            "Offset changes that persisted",
                                            labels=["stream"])
+        errors = CounterMetricFamily("avsync_stream_errors",
+                                     "Stream failures by reason (each one is retried)",
+                                     labels=["stream", "reason"])
         info = GaugeMetricFamily("avsync_stream_info", "Stream description (value 1)",
                                  labels=["stream", "url", "standard", "method"])
         for w in self.workers():
@@ -86,12 +89,15 @@ class StreamCollector:
             for status, label in OUTCOMES.items():
                 windows.add_metric([name, label], w.tracker.outcomes.get(status, 0))
             offset_jumps.add_metric([name], len(w.tracker.jumps))
+            for reason in ERROR_REASONS:  # every label from the start: rate() needs a zero
+                errors.add_metric([name, reason], w.errors.get(reason, 0))
             method = est.method if est else ""
             info.add_metric([name, w.spec.shown, tol.name, method], 1.0)
         yield from g.values()
         yield from c.values()
         yield windows
         yield offset_jumps
+        yield errors
         yield info
 
 

@@ -83,6 +83,13 @@ class Monitor:
         self.pool.shutdown(wait=False, cancel_futures=True)
         self.server.stop()
 
+    def supervise(self) -> None:
+        """Restart any stream thread that died of a bug: one stream lost silently is
+        worse than a stream counted as restarted (avsync_stream_errors_total)."""
+        for w in self.workers:
+            if w.died:
+                w.restart(w.last_crash or "an unknown error")
+
     def run(self) -> int:
         """Until SIGINT/SIGTERM (or every stream is a file read to its end)."""
         view = TableView() if self.options.table and sys.stdout.isatty() else EstimateLogger()
@@ -91,10 +98,13 @@ class Monitor:
         self.start()
         try:
             while not self.stop_event.wait(1.0):
+                self.supervise()
                 view.draw(self.workers)
                 if self.options.exit_when_done and all(w.state == STOPPED
                                                        for w in self.workers):
                     break
         finally:
             self.stop()
+            if isinstance(view, TableView):
+                view.close()
         return 0

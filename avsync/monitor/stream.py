@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, replace
@@ -24,6 +25,7 @@ from avsync.estimate.tracker import LiveTracker
 from avsync.features.combined import CombinedFeaturizer
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.capture import CaptureInput, is_capture
+from avsync.media.redact import scrub
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.monitor.config import StreamSpec
 from avsync.pipeline import RunResult, run_source
@@ -53,6 +55,31 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+# avsync_stream_errors_total{reason}: a few stable labels, never the free text (which
+# may vary without end and must never carry a URL)
+ERROR_REASONS = ("timeout", "refused", "unreachable", "not_found", "auth", "ended",
+                 "no_stream", "bad_data", "internal", "worker_restart")
+
+
+def error_reason(text: str) -> str:
+    """The label a failure is counted under."""
+    lower = text.lower()
+    for label, needles in (
+        ("timeout", ("timed out", "timeout")),
+        ("refused", ("refused",)),
+        ("unreachable", ("unreachable", "no route", "name or service", "resolve",
+                         "network is down")),
+        ("auth", ("401", "403", "unauthorized", "forbidden")),
+        ("not_found", ("404", "not found", "no such file")),
+        ("no_stream", ("no video stream", "no audio stream", "no audio or video")),
+        ("ended", ("stream ended", "end of file")),
+        ("bad_data", ("invalid data", "corrupt", "not a readable")),
+    ):
+        if any(n in lower for n in needles):
+            return label
+    return "internal"
 
 
 class LiveAnalyser:
@@ -149,17 +176,39 @@ class StreamWorker:
         self.state = STARTING
         self.error: str | None = None
         self.reconnects = 0
+        self.errors: Counter[str] = Counter()  # failures by error_reason()
+        self.restarts = 0  # times the thread died and the monitor started a new one
+        self.last_crash: str | None = None
         self.lag_s: float | None = None
         self.totals = SourceStats()  # over all connections
         self._live_stats: Callable[[], SourceStats] | None = None
         self._stats_lock = threading.Lock()
         self._producer = None
-        self._thread = threading.Thread(target=self._run, name=f"avsync-stream-{spec.name}",
-                                        daemon=True)
+        self._thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name=f"avsync-stream-{self.spec.name}",
+                                daemon=True)
 
     def start(self) -> StreamWorker:
         self._thread.start()
         return self
+
+    @property
+    def died(self) -> bool:
+        """The thread ended though nobody asked it to: a bug, not a stream failure."""
+        return (self._thread.ident is not None and not self._thread.is_alive()
+                and not self.stop_event.is_set() and self.state != STOPPED)
+
+    def restart(self, why: str) -> None:
+        """A new thread for a dead one: the stream is measured again, and the death
+        counted and logged, never lost silently."""
+        self.restarts += 1
+        self.errors["worker_restart"] += 1
+        self.state, self.error = DOWN, _redacted(f"worker restarted after {why}", self.spec)
+        log.error("%s: %s", self.spec.name, self.error)
+        self._thread = self._new_thread()
+        self._thread.start()
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
@@ -176,20 +225,28 @@ class StreamWorker:
 
     # -- the thread ----------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as err:  # no traceback on stderr: the supervisor (Monitor) sees
+            self.last_crash = f"{type(err).__name__}: {err}"  # `died`, restarts and counts
+
+    def _loop(self) -> None:
         while not self.stop_event.is_set():
+            internal = False
             try:
                 self._session()
                 reason = "stream ended"
             except AvsyncError as err:
                 reason = str(err)
             except Exception as err:  # anything else: report, back off, retry
-                reason = f"{type(err).__name__}: {err}"
+                reason, internal = f"{type(err).__name__}: {err}", True
             if self.stop_event.is_set():
                 break
             if self.spec.is_file and not self.spec.realtime and reason == "stream ended":
                 self.state, self.error = STOPPED, None  # a file read to its end: done
                 log.info("%s: file read to the end", self.spec.name)
                 return
+            self.errors["internal" if internal else error_reason(reason)] += 1
             self.state, self.error = DOWN, _redacted(reason, self.spec)
             delay = self.backoff.next_delay()
             log.warning("%s: down (%s); retrying in %.1f s", self.spec.name, self.error, delay)
@@ -267,7 +324,7 @@ class _StreamProblem(AvsyncError):
 
 def _redacted(reason: str, spec: StreamSpec) -> str:
     """Error text with the URL's secrets out, whatever FFmpeg put in it."""
-    return reason.replace(spec.url, spec.shown)
+    return scrub(reason, spec.url)
 
 
 def _add(a: SourceStats, b: SourceStats) -> SourceStats:

@@ -6,8 +6,10 @@ import json
 import logging
 import sys
 import time
+from collections import deque
 from collections.abc import Iterable
 
+from avsync.media.redact import RedactingFilter
 from avsync.monitor.stream import UP, StreamWorker
 from avsync.report import describe_offset
 
@@ -30,16 +32,44 @@ def table(workers: Iterable[StreamWorker]) -> str:
                      for r in rows)
 
 
+class RecentLines(logging.Handler):
+    """Keeps the last few log lines for the table to show under itself."""
+
+    def __init__(self, keep: int = 8) -> None:
+        super().__init__()
+        self.lines: deque[str] = deque(maxlen=keep)
+        self.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        self.addFilter(RedactingFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
 class TableView:
-    """Redraws the table in place on a terminal, once a second."""
+    """Redraws the table in place on a terminal, once a second.
+
+    While it draws, log lines are shown under the table instead of being written to
+    the same terminal, where they would tear the table apart; `close` hands logging
+    back and leaves the last of them on stderr.
+    """
 
     def __init__(self, stream=sys.stdout) -> None:
         self.stream = stream
+        self.recent = RecentLines()
+        root = logging.getLogger()
+        self._saved = root.handlers[:]
+        root.handlers[:] = [self.recent]
 
     def draw(self, workers: Iterable[StreamWorker]) -> None:
+        events = "\n".join(self.recent.lines)
         self.stream.write("\x1b[H\x1b[J" + time.strftime("avsync monitor  %H:%M:%S\n\n")
-                          + table(workers) + "\n")
+                          + table(workers) + "\n" + (f"\n{events}\n" if events else ""))
         self.stream.flush()
+
+    def close(self) -> None:
+        logging.getLogger().handlers[:] = self._saved
+        for line in self.recent.lines:
+            print(line, file=sys.stderr)
 
 
 class JsonFormatter(logging.Formatter):
@@ -76,6 +106,8 @@ class EstimateLogger:
                               in_tolerance=est.in_tolerance, method=est.method)
                 text = (f"{w.spec.name}: {describe_offset(est.offset_ms)}, confidence "
                         f"{est.confidence:.2f}")
-            else:
-                text = f"{w.spec.name}: {w.state}" + (f" ({w.error})" if w.error else "")
+            elif w.state == UP:
+                text = f"{w.spec.name}: up, measuring"
+            else:  # a stream that is down says so (and why) on each failure already
+                continue
             self.log.info(text, extra={"fields": fields})

@@ -5,8 +5,9 @@ PYTHON ?= python3
 STAMP := .install.stamp
 TEST_STAMP := .test-deps.stamp
 # Real servers the live tests run on 127.0.0.1: Prometheus (+ promtool) and GStreamer's
-# RTSP server (run by Debian's python3, which has the gi bindings).
-TEST_DEBS := prometheus gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gi \
+# RTSP server (run by Debian's python3, which has the gi bindings); Chromium renders the
+# HTML reports in the tests.
+TEST_DEBS := prometheus chromium gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp python3-gi \
 	gstreamer1.0-libav gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 	gstreamer1.0-plugins-ugly
 

@@ -250,9 +250,12 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         outside = [s for s in segments if s["offset_ms"] is not None
                    and not tol.contains(s["offset_ms"])]
         verdict, reason = PASS, None
-        # the verdict rests on the stretches that decide it: those outside, else all
-        deciding = outside or [s for s in segments if s["offset_ms"] is not None]
-        decided_confidence = min((s["confidence"] for s in deciding), default=0.0)
+        # the verdict rests on the stretches that decide it: one sure stretch outside
+        # is enough to fail; a pass needs every stretch to be sure
+        known_segments = [s for s in segments if s["offset_ms"] is not None]
+        decided_confidence = (max(s["confidence"] for s in outside) if outside
+                              else min((s["confidence"] for s in known_segments),
+                                       default=0.0))
         if outside:
             worst = max(outside, key=lambda s: abs(s["offset_ms"]))
             verdict = FAIL

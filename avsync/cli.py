@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -30,13 +31,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+SIGN = ("sign: offset_ms > 0 means the audio LEADS the picture, < 0 that it is LATE "
+        "(ITU-R BT.1359, EBU R37, SyncNet)")
+EXIT_CODES = ("exit codes: 0 pass (within tolerance), 1 fail (outside), 2 not measured or "
+              "uncertain (confidence below --min-confidence), 3 bad input or usage, "
+              "4 internal error; with many inputs, the worst file's (4, 3, 1, 2, 0)")
+SCORERS_HELP = ("--scorer: auto = the sync model this install ships (else classical); "
+                "model = the learned lip-sync model; classical = lip opening against the "
+                "speech envelope, no learning. Test signals (flash/beep) need neither")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="avsync", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="avsync", description=__doc__.splitlines()[0],
+                     epilog=f"{SIGN}. {EXIT_CODES}.")
     parser.add_argument("--version", action="version", version=f"avsync {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    check = sub.add_parser("check", help="measure the A/V offset of a file and give a verdict")
-    check.add_argument("file", help="media file (or URL) to check")
+    check = sub.add_parser("check", help="measure the A/V offset of a file and give a verdict",
+                           description="Measure how far the sound is ahead of or behind "
+                                       "the picture, and judge it against a tolerance.",
+                           epilog=f"{SIGN}. {EXIT_CODES}. {SCORERS_HELP}.")
+    check.add_argument("inputs", nargs="*", metavar="INPUT",
+                       help="media file or URL; several, folders (searched recursively) "
+                            "or - (a list on stdin) check many: see --out, --jobs, --ray")
     check.add_argument("--json", action="store_true", help="print the JSON report (schema 1)")
     band = check.add_mutually_exclusive_group()
     band.add_argument("--standard", default="ebu-r37",
@@ -44,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     band.add_argument("--tolerance", metavar="LEAD,LAG",
                         help="custom tolerance in ms, e.g. +40,-60")
     check.add_argument("--plot", metavar="PNG", help="draw offset over time to this PNG file")
+    check.add_argument("--html", metavar="FILE",
+                       help="a self-contained HTML report (with many inputs: an index "
+                            "page with every file's section)")
     check.add_argument("--tone-hz", type=limits.TONE_HZ.arg("--tone-hz"), default=1000.0,
                        help="beep frequency of the test signal (default 1000)")
     check.add_argument("--method", choices=["auto", "test-signal", "lipsync"], default="auto",
@@ -74,9 +94,31 @@ def build_parser() -> argparse.ArgumentParser:
                             "with several, the one with speech")
     check.add_argument("--timeout", type=limits.TIMEOUT_S.arg("--timeout"), default=10.0,
                        metavar="S", help="URLs: seconds to wait for the server (default 10)")
+    batch = check.add_argument_group("many inputs")
+    batch.add_argument("--manifest", action="append", default=[], metavar="FILE",
+                       help="a list of inputs, one path or URL a line (# comments)")
+    batch.add_argument("--glob", action="append", metavar="PATTERN",
+                       help="files a folder contributes (default: media extensions)")
+    batch.add_argument("--out", metavar="JSONL",
+                       help="one schema-1 report per line, written as each input finishes")
+    batch.add_argument("--csv", metavar="FILE", help="the same results as a spreadsheet")
+    batch.add_argument("--resume", action="store_true",
+                       help="skip inputs already in --out with the same size and mtime")
+    batch.add_argument("--jobs", type=_positive_int("--jobs"), default=os.cpu_count() or 1,
+                       help="worker processes (default: the core count)")
+    batch.add_argument("--ray", metavar="ADDRESS",
+                       help="run on a Ray cluster: auto, or the head's HOST:PORT "
+                            "(pip install 'avsync[ray]')")
+    batch.add_argument("--file-timeout", type=limits.FILE_TIMEOUT_S.arg("--file-timeout"),
+                       metavar="S", help="give up on one input after S seconds")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
-    mon = sub.add_parser("monitor", help="measure live streams continuously; Prometheus metrics")
+    mon = sub.add_parser("monitor", help="measure live streams continuously; Prometheus metrics",
+                         description="Measure live streams continuously and publish the "
+                                     "offset, confidence and drift as Prometheus metrics.",
+                         epilog=f"{SIGN}. Exit codes: 0 after SIGINT/SIGTERM or when every "
+                                "input is a file read to its end, 3 bad usage (refused at "
+                                f"start), 4 internal error. {SCORERS_HELP}.")
     mon.add_argument("streams", nargs="*", metavar="NAME=URL",
                      help="rtsp://, srt://, udp://, http(s):// (HLS) URLs or files; "
                           "NAME= sets the stream label")
@@ -102,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     mon.add_argument("--retry-max", type=limits.RETRY_MAX_S.arg("--retry-max"), default=30.0,
                      metavar="S",
                      help="longest wait between reconnection attempts (default 30)")
+    mon.add_argument("--shard", metavar="K/N",
+                     help="watch only the streams whose name hashes to shard K of N: N "
+                          "instances share one config with no coordination")
     mon.add_argument("-q", "--quiet", action="store_true", help="log lines, no live table")
     mon.add_argument("--log-format", choices=["text", "json"], default="text")
 
@@ -165,8 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         return {"check": _cmd_check, "generate": _cmd_generate, "demo": _cmd_demo,
                 "train": _cmd_train, "monitor": _cmd_monitor}[args.command](args)
-    except AvsyncError as err:
-        print(f"avsync: error: {err}", file=sys.stderr)
+    except AvsyncError as err:  # argparse repeats arguments word for word: redact them
+        print(f"avsync: error: {redact_text(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("avsync: interrupted", file=sys.stderr)
@@ -214,6 +259,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from avsync.progress import ProgressBar
     from avsync.report import plot_timeline, render_text
 
+    if not args.inputs and not args.manifest:
+        raise UsageError("give a file or URL to check (or several, a folder, - or "
+                         "--manifest FILE) (see 'avsync check --help')")
     limits.check_hop(args.hop, args.window)
     lipsync = LipSyncConfig(window_s=args.window, hop_s=args.hop,
                             max_offset_s=args.max_offset / 1000, scorer=args.scorer,
@@ -222,9 +270,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
                          lipsync=lipsync, min_confidence=args.min_confidence,
                          timeout_s=args.timeout,
                          audio_track=None if args.audio_track is None else args.audio_track - 1)
-    check_input(args.file)
     if args.model:
         _check_model(args.model)
+    if _is_batch(args):
+        return _check_many(args, config)
+    args.file = args.inputs[0]
+    check_input(args.file)
+    if args.html and not Path(args.html).resolve().parent.is_dir():
+        raise UsageError(f"--html {args.html}: folder does not exist")
     if args.plot and not Path(args.plot).resolve().parent.is_dir():
         raise UsageError(f"--plot {args.plot}: folder does not exist")
     bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
@@ -238,6 +291,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
         log.warning(warning)
     if args.plot:
         plot_timeline(report, args.plot)
+    if args.html:
+        from avsync.html import render_html
+
+        Path(args.html).write_text(render_html({**report.to_json(),
+                                                "exit_code": report.exit_code}),
+                                   encoding="utf-8", errors="backslashreplace")
     return report.exit_code
 
 
@@ -248,6 +307,57 @@ def _check_model(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError(f"--model {path}: no such file")
     ModelScorer(path)  # UsageError when it does not load or lacks the sync model's inputs
+
+
+_BATCH_FLAGS = ("out", "csv", "resume", "ray", "file_timeout", "manifest", "glob")
+
+
+def _is_batch(args: argparse.Namespace) -> bool:
+    """One file or URL and no batch flag: the single-file path, as it always was."""
+    if len(args.inputs) != 1:
+        return True
+    one = args.inputs[0]
+    return one == "-" or Path(one).is_dir() or any(getattr(args, f) for f in _BATCH_FLAGS)
+
+
+def _check_many(args: argparse.Namespace, config) -> int:
+    from avsync.batch.inputs import expand
+    from avsync.batch.run import BatchOptions, run_batch
+
+    if args.plot:
+        raise UsageError("--plot draws one file's timeline: give it one input")
+    if args.resume and not args.out:
+        raise UsageError("--resume reads the --out file of the earlier run: give --out")
+    for flag, value in (("--out", args.out), ("--csv", args.csv), ("--html", args.html)):
+        if value and not Path(value).resolve().parent.is_dir():
+            raise UsageError(f"{flag} {value}: folder does not exist")
+    inputs = expand(args.inputs, args.manifest, args.glob)
+    if not inputs:
+        raise UsageError("no inputs: the folders hold no media files (see --glob)")
+
+    def show(record: dict) -> None:
+        if args.json:
+            print(json.dumps(record), flush=True)
+            return
+        offset = record.get("offset_ms")
+        text = "-" if offset is None else f"{offset:+.1f} ms"
+        reason = f"  ({record['reason']})" if record.get("reason") else ""
+        print(f"{record['verdict'].upper():<12} {text:>11}  {record['file']}{reason}",
+              flush=True)
+
+    options = BatchOptions(out=Path(args.out) if args.out else None,
+                           csv=Path(args.csv) if args.csv else None, resume=args.resume,
+                           jobs=args.jobs, ray_address=args.ray,
+                           file_timeout_s=args.file_timeout, progress=not args.quiet,
+                           html=Path(args.html) if args.html else None)
+    # `kill`, systemd and Kubernetes stop with SIGTERM: end as on Ctrl-C, so the
+    # workers are stopped and what is done stays written
+    signal.signal(signal.SIGTERM, _interrupt)
+    return run_batch(inputs, config, options, on_record=show)
+
+
+def _interrupt(*_) -> None:
+    raise KeyboardInterrupt
 
 
 def _spec_from_args(args: argparse.Namespace):
@@ -357,7 +467,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_monitor(args: argparse.Namespace) -> int:
-    from avsync.monitor.config import load_config, parse_stream_arg
+    from avsync.monitor.config import load_config, parse_shard, parse_stream_arg, take_shard
     from avsync.monitor.run import Monitor, MonitorOptions, parse_listen
     from avsync.monitor.view import JsonFormatter
 
@@ -377,6 +487,13 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
         specs += load_config(args.config, defaults)
     if not specs:
         raise UsageError("no streams: give NAME=URL arguments or --config streams.toml")
+    if args.shard:
+        k, n = parse_shard(args.shard)
+        total = len(specs)
+        specs = take_shard(specs, k, n)
+        log.info("shard %d/%d: %d of %d streams", k, n, len(specs), total)
+        if not specs:  # a valid state for a small config: serve /metrics, watch nothing
+            log.warning("shard %d/%d holds none of the %d streams", k, n, total)
     options = MonitorOptions(listen=parse_listen(args.listen), table=not args.quiet,
                              timeout_s=args.timeout, retry_max_s=args.retry_max)
     return Monitor(specs, options).run()

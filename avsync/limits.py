@@ -59,6 +59,7 @@ HOP_S = Limit(0.2, 60.0, "s")
 # below one 25 fps frame there is one candidate offset and nothing to compare
 MAX_OFFSET_MS = Limit(40, 2000, "ms", "from one frame to 2 s")
 TIMEOUT_S = Limit(0.1, 3600, "s")
+FILE_TIMEOUT_S = Limit(1, 7 * 86_400, "s")  # one input of a batch: a long file takes hours
 RETRY_MAX_S = Limit(0.1, 86_400, "s")
 OFFSET_MS = Limit(-10_000, 10_000, "ms")
 DRIFT_PPM = Limit(-100_000, 100_000, "ppm")

@@ -135,6 +135,8 @@ def render_text(report: Report) -> str:
         lines.append(f"  confidence {report.confidence:.2f}")
     if report.drift_ms_per_min is not None:
         lines.append(f"  drift     {report.drift_ms_per_min:+.2f} ms/min")
+    elif report.offset_ms is not None:
+        lines.append(f"  drift     not measured ({_why_no_drift(report)})")
     for segment in report.detail.get("segments", []):
         offset = segment["offset_ms"]
         text = "not measured" if offset is None else describe_offset(offset)
@@ -149,6 +151,14 @@ def render_text(report: Report) -> str:
         verdict += f": {report.reason}"
     lines.append(f"  verdict   {verdict}")
     return "\n".join(lines)
+
+
+def _why_no_drift(report: Report) -> str:
+    if report.method == "test-signal":
+        return "it needs 3 flash/beep events"
+    if report.detail.get("segments"):
+        return "the offset jumps: each stretch is judged on its own"
+    return "it needs measured windows over 20 s or more"
 
 
 def _method_detail(report: Report) -> str:

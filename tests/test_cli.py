@@ -113,7 +113,8 @@ def test_plot_draws_the_timeline(make_signal, tmp_path, capsys):
 
 
 def _bad_inputs(tmp: Path, good: Path) -> dict[str, Path]:
-    files = {"missing": tmp / "missing.mp4", "directory": tmp}
+    files = {"missing": tmp / "missing.mp4", "directory": tmp / "empty-folder"}
+    files["directory"].mkdir()  # a folder is many inputs: one without media is an error
     files["empty"] = tmp / "empty.mp4"
     files["empty"].write_bytes(b"")
     files["text"] = tmp / "text.mp4"
@@ -128,7 +129,7 @@ def _bad_inputs(tmp: Path, good: Path) -> dict[str, Path]:
 
 def test_bad_input_gives_one_line_and_exit_3(make_signal, tmp_path):
     good, _ = make_signal(duration_s=4.0)
-    expected = {"missing": "no such file", "directory": "is a directory",
+    expected = {"missing": "no such file", "directory": "no media files",
                 "empty": "file is empty", "text": "not a readable media file",
                 "truncated": "not a readable media file", "audio_only": "no video stream",
                 "video_only": "no audio stream"}
@@ -223,3 +224,12 @@ def test_forcing_lipsync_on_a_test_signal_finds_no_face(make_signal, capsys):
     assert main(["check", str(path), "--method", "lipsync", "--json"]) == 2
     report = json.loads(capsys.readouterr().out)
     assert report["method"] == "lipsync-model" and report["reason"] == "no face found"
+
+
+@pytest.mark.parametrize("command", [[], ["check"], ["monitor"]])
+def test_help_states_the_sign_and_the_exit_codes(command):
+    text = " ".join(run_cli(*command, "--help").stdout.split())
+    assert "offset_ms > 0 means the audio LEADS the picture" in text
+    assert "4 internal error" in text
+    if command:
+        assert "classical = lip opening against the speech envelope" in text

@@ -177,8 +177,9 @@ def test_a_stream_thread_that_dies_is_restarted_and_counted(monkeypatch):
     try:
         worker = monitor.workers[0]
         assert wait_for(lambda: worker.died, 10)  # the thread is gone...
-        monitor.supervise()  # ...and the monitor's loop (once a second) brings it back
-        assert worker.restarts == 1 and worker.alive
+        # ...and the monitor's loop (once a second) brings it back after a short pause
+        assert wait_for(lambda: (monitor.supervise(), worker.restarts)[1] == 1, 5)
+        assert worker.alive
         assert wait_for(lambda: worker.reconnects >= 2, 15)  # measuring again (retrying)
         host, port = monitor.server.address
         samples = scrape(f"http://{host}:{port}/metrics")
@@ -210,6 +211,46 @@ def credential_forms(host: str) -> list[str]:
 def assert_clean(text: str, where: str) -> None:
     leaked = [s for s in SECRETS if s in text]
     assert not leaked, f"{where} leaks {leaked}: {text[:2000]}"
+
+
+def test_malformed_and_odd_urls_hide_their_secrets_too():
+    for url in ["rtsp//admin:S3cretA@cam/live", "admin:S3cretA@cam:554/live",
+                "rtsp://user:S3c?retA@host/x", "rtsp://u:S3c/?retA@host/",
+                "rtmp://a.rtmp.example.com/live2/S3cretA"]:
+        assert "S3cret" not in redact_url(url), url
+    line = one_line_error(run_cli("check", "rtsp//admin:S3cretA@cam/live"))
+    assert "S3cret" not in line and "a URL?" in line
+    # argparse repeats a stray argument word for word: the error line is redacted too
+    line = one_line_error(run_cli("demo", "rtsp://user:S3cretA@cam/live"))
+    assert "S3cret" not in line and "rtsp://***@cam/live" in line
+    from avsync.monitor.config import default_name
+    assert "S3cret" not in default_name("rtmp://a.rtmp.example.com/live2/S3cretA")
+
+
+def test_stream_errors_are_labelled_by_what_happened_not_by_the_url():
+    from avsync.monitor.stream import error_reason
+
+    assert error_reason("udp://239.0.0.1:1234?timeout=5000000: Connection refused") \
+        == "refused"
+    assert error_reason("rtsp://h:4403/x: Connection reset by peer") == "unreachable"
+    assert error_reason("rtsp://h/x: Server returned 5XX Server Error reply") == "other"
+
+
+def test_toml_values_of_the_wrong_type_are_usage_errors(tmp_path):
+    config = tmp_path / "streams.toml"
+    for body in ('url = "rtsp://h/x"\nstandard = 5', 'url = "rtsp://h/x"\ntolerance = 40'):
+        config.write_text(f"[[stream]]\n{body}\n")
+        line = one_line_error(run_cli("monitor", "--config", str(config), "--listen",
+                                      f"127.0.0.1:{free_port()}", timeout=30))
+        assert "must be a string" in line
+
+
+def test_file_urls_are_files(make_signal):
+    path, _ = make_signal(offset_ms=-40.0, duration_s=4.0)
+    for url in (f"file://{path}", f"file:{path}"):
+        result = run_cli("check", url, "--json")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["offset_ms"] == pytest.approx(-40.0, abs=1.0)
 
 
 def test_redaction_hides_the_whole_userinfo_and_every_query_value():

@@ -12,6 +12,13 @@ and prints speeds as x real time and their ratio (target: check >= 0.8x bare dec
 
     python tools/bench.py monitor [--streams 1,2,4,6] [--seconds 45]
 
+    python tools/bench.py batch [--files 40] [--repeat 3] [--no-ray]
+
+`batch`: `avsync check FOLDER` on --files short clips (10 s test signals and talking
+heads) with --jobs 1 and 2 and through a local 2-CPU Ray cluster: media hours per wall
+hour, the 1 -> 2 jobs speed-up, and Ray's overhead per file (its extra wall time over
+two local jobs, times two workers, per file).
+
 `monitor`: N copies of a 1280x720 25 fps talking head played in real time into one
 monitor: the largest N whose processing lag stays under 2 s with nothing dropped, and
 the latency from a change of offset in the source to the live estimate showing it.
@@ -32,6 +39,9 @@ import argparse
 import json
 import os
 import resource
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -294,6 +304,84 @@ def bench_monitor(args: argparse.Namespace) -> dict:
             "cpus": os.cpu_count()}
 
 
+def _batch_folder(args: argparse.Namespace) -> Path:
+    """--files short clips: half flash/beep test signals, half synthetic talking heads
+    (lip sync, the costly path), 10 s each; copies of 4 + 4 encodes."""
+    from avsync.synth import TalkingHeadSpec, TestSignalSpec, write_talking_head
+    from avsync.synth.signal import write_test_signal
+
+    folder = Path(args.cache or tempfile.mkdtemp(prefix="avsync-bench-batch-")) / "batch"
+    folder.mkdir(parents=True, exist_ok=True)
+    masters = []
+    for i in range(4):
+        signal = folder / f"master-signal{i}.mp4"
+        head = folder / f"master-head{i}.mp4"
+        if not signal.exists():
+            write_test_signal(signal, TestSignalSpec(duration_s=10.0, size=(640, 360),
+                                                     offset_ms=-40.0 * i))
+        if not head.exists():
+            write_talking_head(head, TalkingHeadSpec(offset_ms=40.0 * i, duration_s=10.0))
+        masters += [signal, head]
+    files = folder / "files"
+    files.mkdir(exist_ok=True)
+    for i in range(args.files):
+        target = files / f"clip{i:03d}.mp4"
+        if not target.exists():
+            shutil.copy(masters[i % len(masters)], target)
+    return files
+
+
+def _timed_batch(folder: Path, *flags: str) -> tuple[float, float]:
+    """(wall s, media s) of one `avsync check FOLDER ... --out` run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "r.jsonl"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "avsync", "check", str(folder), "-q",
+                        "--out", str(out), *flags], capture_output=True, check=False)
+        wall = time.perf_counter() - started
+        media = sum(json.loads(line).get("duration_s") or 0.0
+                    for line in out.read_text().splitlines())
+    return wall, media
+
+
+def bench_batch(args: argparse.Namespace) -> dict:
+    folder = _batch_folder(args)
+    runs: dict[str, list[float]] = {"jobs1": [], "jobs2": []}
+    media_s = 0.0
+    for _ in range(args.repeat):  # interleaved, so drift of the machine hits both
+        for jobs in (1, 2):
+            wall, media_s = _timed_batch(folder, "--jobs", str(jobs))
+            runs[f"jobs{jobs}"].append(wall)
+    result = {"files": args.files, "media_s": round(media_s, 1), "repeat": args.repeat}
+    for name, walls in runs.items():
+        wall = statistics.median(walls)
+        result[name] = {"wall_s": round(wall, 2),
+                        "media_h_per_wall_h": round(media_s / wall, 1)}
+    result["speedup_1_to_2"] = round(result["jobs1"]["wall_s"] / result["jobs2"]["wall_s"], 2)
+    if args.ray and shutil.which("ray"):
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        port = 26379
+        started = time.perf_counter()
+        subprocess.run(["ray", "start", "--head", "--num-cpus", "2", "--port", str(port),
+                        "--node-ip-address", "127.0.0.1", "--include-dashboard=false",
+                        "--disable-usage-stats", "--min-worker-port", "31000",
+                        "--max-worker-port", "31999"], capture_output=True, env=env,
+                       check=True)
+        result["ray_cluster_start_s"] = round(time.perf_counter() - started, 1)
+        try:
+            walls = [_timed_batch(folder, "--ray", f"127.0.0.1:{port}")[0]
+                     for _ in range(args.repeat)]
+        finally:
+            subprocess.run(["ray", "stop", "--force"], capture_output=True, env=env)
+        wall = statistics.median(walls)
+        result["ray_2cpu"] = {"wall_s": round(wall, 2),
+                              "media_h_per_wall_h": round(media_s / wall, 1)}
+        # both use two workers: the extra wall time, spread over the files, per worker
+        result["ray_overhead_s_per_file"] = round(
+            (wall - result["jobs2"]["wall_s"]) * 2 / args.files, 3)
+    return result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="bench", required=True)
@@ -315,9 +403,15 @@ def main() -> int:
     mon.add_argument("--seconds", type=float, default=45.0, help="per run (default 45)")
     mon.add_argument("--scorer", choices=["auto", "model", "classical"], default="auto")
     mon.add_argument("--cache", help="folder for generated media (default: temp)")
+    bat = sub.add_parser("batch", help="many short files: 1 vs 2 jobs, and Ray")
+    bat.add_argument("--files", type=int, default=40)
+    bat.add_argument("--repeat", type=int, default=3)
+    bat.add_argument("--no-ray", dest="ray", action="store_false",
+                     help="skip the local Ray cluster run")
+    bat.add_argument("--cache", help="folder for generated media (default: temp)")
     args = parser.parse_args()
-    result = {"check": bench_check, "lipsync": bench_lipsync,
-              "monitor": bench_monitor}[args.bench](args)
+    result = {"check": bench_check, "lipsync": bench_lipsync, "monitor": bench_monitor,
+              "batch": bench_batch}[args.bench](args)
     print(json.dumps(result, indent=2))
     return 0
 

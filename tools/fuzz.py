@@ -59,7 +59,8 @@ class Outcome:
 
 # -- sources -------------------------------------------------------------------------------
 def make_sources(folder: Path, real: list[Path]) -> list[Path]:
-    """Small generated clips in four containers, and the real clips given."""
+    """Small generated clips in four containers, a talking head, a file with two audio
+    tracks, and the real clips given."""
     from avsync.synth import TalkingHeadSpec, TestSignalSpec, write_talking_head
     from avsync.synth.signal import write_test_signal
 
@@ -71,11 +72,30 @@ def make_sources(folder: Path, real: list[Path]) -> list[Path]:
     head = folder / "head.mp4"
     write_talking_head(head, TalkingHeadSpec(offset_ms=80.0, duration_s=5.0))
     out.append(head)
+    out.append(_two_audio_tracks(out[0], folder / "two-tracks.mkv"))
     for clip in real:
         copy = folder / f"real-{clip.name}"
         shutil.copy(clip, copy)
         out.append(copy)
     return out
+
+
+def _two_audio_tracks(src: Path, dst: Path) -> Path:
+    """src with its audio twice (two tracks): the speech-track probe gets damaged too."""
+    with av.open(str(src)) as i, av.open(str(dst), "w", format="matroska") as o:
+        video = o.add_stream_from_template(i.streams.video[0])
+        audio = [o.add_stream_from_template(i.streams.audio[0]) for _ in range(2)]
+        for p in i.demux():
+            if p.dts is None:
+                continue
+            if p.stream.type == "video":
+                p.stream = video
+                o.mux(p)
+            else:
+                for target in audio:
+                    p.stream = target
+                    o.mux(p)
+    return dst
 
 
 # -- damage ----------------------------------------------------------------------------------
@@ -128,7 +148,7 @@ def _remux(src: Path, dst: Path, fmt: str | None, keep: Callable[[av.Packet], bo
         if not out:
             raise ValueError("nothing to keep")
         for p in i.demux():
-            if p.dts is None or p.stream.index not in out or not keep(p):
+            if p.dts is None or p.pts is None or p.stream.index not in out or not keep(p):
                 continue
             d = round(shift(p) / p.time_base)
             p.pts += d
@@ -168,7 +188,7 @@ def _pts_jump(src: Path, dst: Path, rng: random.Random) -> dict:
     jump = rng.choice([-1000.0, -3.0, -0.5, 0.5, 3.0, 1000.0])
 
     def after(p: av.Packet) -> bool:
-        return float(p.pts * p.time_base) >= at
+        return p.pts is not None and float(p.pts * p.time_base) >= at
 
     def shift(p: av.Packet) -> float:
         return jump if kind == "both" or p.stream.type == kind else 0.0
@@ -252,6 +272,8 @@ def fuzz(cases: int, seed: int, folder: Path, real: list[Path] | None = None,
 
 
 def summary(outcomes: list[Outcome]) -> str:
+    if not outcomes:
+        return "0 cases"
     by_mutation: dict[str, Counter] = {}
     for o in outcomes:
         key = "hang" if o.exit_code is None else f"exit {o.exit_code}"

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -197,7 +198,7 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
     streams = make_clips(folder, seconds=kill_every_s + 30.0)
     for s in streams:
         s.server = RtspServer(s.clip).start()
-        s.relay = LossyRelay(s.server.port, loss, seed=hash(s.name) % 1000)
+        s.relay = LossyRelay(s.server.port, loss, seed=zlib.crc32(s.name.encode()))
     port = free_port()
     args = [f"{s.name}=rtsp://127.0.0.1:{s.relay.port}/live" for s in streams]
     monitor = subprocess.Popen([sys.executable, "-m", "avsync", "monitor", *args, "-q",
@@ -224,7 +225,12 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
                 time.sleep(2.0)
                 for s in streams:
                     s.server = RtspServer(s.clip, s.server.port).start()
-                pending = {"t": round(now, 1), "recovered_s": None, "errors_ms": {}}
+                # a stream is back once it reconnected after the kill, is up and has
+                # measured again (the tracker starts empty on each connection)
+                pending = {"t": round(now, 1), "recovered_s": None, "errors_ms": {},
+                           "reconnects_at_kill": {s.name: (soak.samples[-1][s.name]
+                                                           ["reconnects"] or 0)
+                                                  if soak.samples else 0 for s in streams}}
                 soak.restarts.append(pending)
                 next_kill += kill_every_s
                 log(f"{now:7.0f} s  servers killed and restarted")
@@ -249,7 +255,8 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
             if pending is not None and pending["recovered_s"] is None:
                 for s in streams:
                     got = sample[s.name]
-                    if got["up"] == 1 and got["offset_ms"] is not None \
+                    again = (got["reconnects"] or 0) > pending["reconnects_at_kill"][s.name]
+                    if again and got["up"] == 1 and got["offset_ms"] is not None \
                             and s.name not in pending["errors_ms"]:
                         pending["errors_ms"][s.name] = round(got["offset_ms"] - s.truth_ms, 2)
                 if len(pending["errors_ms"]) == len(streams):

@@ -29,15 +29,52 @@ def redact_url(url: str) -> str:
     ``rtsp://***@host/x?token=***&transport=tcp``."""
     scheme = _SCHEME.match(url)
     if not scheme:
-        return url
+        return _redact_schemeless(url)
     head, rest = url[:scheme.end()], url[scheme.end():]
-    # userinfo: up to the last '@' before the query; a password may hold '@', '/' or ':'
+    at = _userinfo_end(rest)
+    if at > 0:  # 'udp://@239.0.0.1:1234' has an empty userinfo: nothing to hide
+        rest = MASK + rest[at:]
+    if head.lower().startswith(("rtmp", "rtmps")):
+        rest = _mask_stream_key(rest)
+    query_at = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    return head + rest[:query_at] + _redact_query(rest[query_at:])
+
+
+def _userinfo_end(rest: str) -> int:
+    """Where the userinfo ends (its last '@'), or -1. A password may hold '@', '/', ':',
+    '?' or '#' unencoded: look before the path first, then before the query, and
+    finally for any 'user:secret@' at all. Masking too much beats leaking."""
+    slash = rest.find("/")
+    at = rest.rfind("@", 0, slash if slash >= 0 else len(rest))
+    if at >= 0 and slash >= 0:
+        return at
     query_at = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
     at = rest.rfind("@", 0, query_at)
     if at >= 0:
-        rest = MASK + rest[at:]
-        query_at = query_at - at + len(MASK)
-    return head + rest[:query_at] + _redact_query(rest[query_at:])
+        return at
+    at = rest.rfind("@")
+    return at if at >= 0 and ":" in rest[:at] else -1
+
+
+def _mask_stream_key(rest: str) -> str:
+    """RTMP carries its secret in the path: rtmp://host/app/STREAMKEY."""
+    path_at = rest.find("/")
+    if path_at < 0:
+        return rest
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    parts = rest[path_at:end].split("/")
+    if len(parts) > 2 and parts[-1]:
+        parts[-1] = MASK
+    return rest[:path_at] + "/".join(parts) + rest[end:]
+
+
+def _redact_schemeless(text: str) -> str:
+    """'rtsp//user:pw@cam/live', 'user:pw@cam:554/x': a URL typed without its '://'
+    still carries a secret; a plain path with no 'x:y@' is left as it is."""
+    at = text.rfind("@")
+    if at >= 0 and ":" in text[:at]:
+        return MASK + text[at:]
+    return text
 
 
 def _redact_query(tail: str) -> str:
@@ -85,7 +122,10 @@ class RedactingFilter(logging.Filter):
     """On a handler: no log record leaves with a credential in it, whoever logged it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format call: let logging report it as it always does
+            return True
         clean = redact_text(message)
         if clean != message:
             record.msg, record.args = clean, None

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import av
@@ -24,6 +25,7 @@ from avsync.media.redact import redact_url, scrub
 from avsync.media.resample import AudioToMono
 from avsync.media.rings import AVRings
 from avsync.media.tracks import TrackChoice, choose_audio_track
+from avsync.media.urls import is_url, local_path, shown_input
 from avsync.records import AudioInfo, MediaInfo, SourceStats, VideoInfo
 
 log = logging.getLogger(__name__)
@@ -49,8 +51,6 @@ class Featurizer(Protocol):
     def __call__(self, frame: av.VideoFrame) -> np.ndarray: ...
 
 
-def _is_url(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
 
 
 def _check_local_file(path: str) -> None:
@@ -94,25 +94,25 @@ def open_input(
 
     Raises BadInputError with a one-line reason; credentials never appear in it.
     """
-    shown = redact_url(path)
-    if not _is_url(path):
-        _check_local_file(path)
+    shown = shown_input(path)
+    if not is_url(path):
+        _check_local_file(local_path(path))
     started = time.monotonic()
     try:
         container = av.open(path, mode="r", options=options or {}, timeout=timeout_s)
     except av.FFmpegError as err:
         waited = time.monotonic() - started
         # a silent server makes the demuxer give up on "invalid data" at the deadline
-        timed_out = _is_url(path) and waited >= 0.9 * timeout_s
+        timed_out = is_url(path) and waited >= 0.9 * timeout_s
         reason = (f"timed out after {timeout_s:g} s waiting for data" if timed_out
                   else _ffmpeg_reason(err))
-        if not _is_url(path) and ("End of file" in reason or "Input/output" in reason):
+        if not is_url(path) and ("End of file" in reason or "Input/output" in reason):
             reason = "not a readable media file (it ends inside its headers: truncated?)"
         raise BadInputError(f"{shown}: {scrub(reason, path)}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise BadInputError(f"{shown}: {scrub(str(err.strerror or err), path)}") from None
     video = container.streams.video[0] if container.streams.video else None
-    choice = _audio_choice(path, container, audio_track, options, timeout_s)
+    choice = _audio_choice(path, container, audio_track, timeout_s)
     audio = container.streams.audio[choice.index] if container.streams.audio else None
     if video is None and audio is None:
         container.close()
@@ -125,7 +125,7 @@ def open_input(
         video=_video_info(video) if video else None,
         audio=_audio_info(audio, choice) if audio else None,
     )
-    return OpenedInput(container, video, audio, info, timeout_s if _is_url(path) else None)
+    return OpenedInput(container, video, audio, info, timeout_s if is_url(path) else None)
 
 
 def _video_info(stream: av.VideoStream) -> VideoInfo:
@@ -139,18 +139,28 @@ def _video_info(stream: av.VideoStream) -> VideoInfo:
     )
 
 
-def _audio_choice(path: str, container, asked: int | None, options, timeout_s) -> TrackChoice:
+def _audio_choice(path: str, container, asked: int | None, timeout_s: float) -> TrackChoice:
     count = len(container.streams.audio)
-    if asked is None and (count <= 1 or _is_url(path)):  # a live URL cannot be rewound
+    if asked is None and (count <= 1 or is_url(path)):  # a live URL cannot be rewound
         return TrackChoice(0, count, "only" if count <= 1 else "first")
     try:
         if asked is not None:
             return choose_audio_track(container, asked)
-        with av.open(path, mode="r", options=options or {}, timeout=timeout_s) as probe:
-            return choose_audio_track(probe)
+        st = os.stat(local_path(path))
+        return _speech_track(path, st.st_size, st.st_mtime_ns, timeout_s)
+    except (av.FFmpegError, OSError):  # the probe failed: measure the first, as before
+        return TrackChoice(0, count, "first")
     except ValueError as err:
         container.close()
         raise BadInputError(f"{redact_url(path)}: {err}") from None
+
+
+@lru_cache(maxsize=64)
+def _speech_track(path: str, size: int, mtime_ns: int, timeout_s: float) -> TrackChoice:
+    """The track with speech, decided once per file version (check opens a file up to
+    three times: probe, test-signal pass, lip-sync pass)."""
+    with av.open(path, mode="r", timeout=timeout_s) as probe:
+        return choose_audio_track(probe)
 
 
 def _audio_info(stream: av.AudioStream, choice: TrackChoice) -> AudioInfo:
@@ -256,8 +266,12 @@ class Producer(ProducerThread):
     def _read(self) -> None:
         opened = self.opened
         streams = [s for s in (opened.video, opened.audio) if s is not None]
+        threads = os.environ.get("AVSYNC_DECODE_THREADS", "")
         for stream in streams:
             stream.thread_type = THREAD_TYPE
+            if threads.isdigit() and stream.codec_context is not None:
+                # batch workers: one core each, so no decoder threads of their own
+                stream.codec_context.thread_count = int(threads)
         video_clock = opened.video and self.clock.stream("video", opened.video.time_base)
         audio_clock = opened.audio and self.clock.stream("audio", opened.audio.time_base)
         audio_out = AudioToMono(ANALYSIS_RATE)

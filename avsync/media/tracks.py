@@ -9,6 +9,7 @@ varies from one 20 ms frame to the next.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import av
@@ -53,10 +54,24 @@ def choose_audio_track(container: av.container.InputContainer,
         return TrackChoice(asked, count, "asked")
     if count <= 1:
         return TrackChoice(0, count, "only")
-    streams = list(container.streams.audio)
+    # a track FFmpeg cannot decode (no codec context) cannot be measured either
+    streams = [s for s in container.streams.audio if s.codec_context is not None]
+    if not streams:
+        return TrackChoice(0, count, "first")
     chunks: dict[int, list[np.ndarray]] = {s.index: [] for s in streams}
     rates = {s.index: s.codec_context.sample_rate or 48_000 for s in streams}
     seen = dict.fromkeys(chunks, 0.0)
+    # a damaged file: judge by what was read before the damage
+    with contextlib.suppress(av.FFmpegError):
+        _probe(container, streams, chunks, seen)
+    scores = [speech_score(np.concatenate(chunks[s.index]) if chunks[s.index]
+                           else np.zeros(0, np.float32), rates[s.index]) for s in streams]
+    best = streams[int(np.argmax(scores))]
+    return TrackChoice(list(container.streams.audio).index(best), count, "speech")
+
+
+def _probe(container, streams, chunks: dict, seen: dict) -> None:
+    """Decode the first PROBE_S seconds of every track into chunks (mono)."""
     for packet in container.demux(*streams):
         if packet.size == 0:
             continue
@@ -72,7 +87,4 @@ def choose_audio_track(container: av.container.InputContainer,
             seen[packet.stream.index] += frame.samples / (frame.sample_rate or 1)
         # every track probed, or one far past the probe (the others may have ended)
         if min(seen.values()) >= PROBE_S or max(seen.values()) >= 3 * PROBE_S:
-            break
-    scores = [speech_score(np.concatenate(chunks[s.index]) if chunks[s.index]
-                           else np.zeros(0, np.float32), rates[s.index]) for s in streams]
-    return TrackChoice(int(np.argmax(scores)), count, "speech")
+            return

@@ -29,7 +29,28 @@ _HOST_PORT = re.compile(r"^[\w.-]+:[^/\\]*$")
 
 
 def is_url(text: str) -> bool:
-    return "://" in text and not text.startswith("file://")
+    return "://" in text and not text.startswith("file://") and not os.path.exists(text)
+
+
+def shown_input(text: str) -> str:
+    """How an input is printed: an existing file as it is (a name like '10:00@BBC1.ts'
+    is not a credential), anything else redacted, and never a character that cannot
+    be written as UTF-8 (a file name in another encoding)."""
+    try:
+        exists = os.path.exists(local_path(text))
+    except ValueError:  # a NUL byte
+        exists = False
+    shown = text if exists else redact_url(text)
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\0")
+
+
+def local_path(text: str) -> str:
+    """'file:///a/b.mp4' and 'file:/a/b.mp4' -> '/a/b.mp4'; anything else unchanged."""
+    if text.lower().startswith("file://"):
+        return text[len("file://"):]
+    if text.lower().startswith("file:"):
+        return text[len("file:"):]
+    return text
 
 
 def check_input(text: str) -> None:
@@ -39,21 +60,27 @@ def check_input(text: str) -> None:
     """
     if text.startswith("capture:"):  # camera + microphone: media.capture validates it
         return
-    if "://" not in text:
+    if os.path.exists(text):  # a file, even one whose name holds '://'
+        return
+    if text.lower().startswith("file:"):
+        _check_path(local_path(text))
+        return
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
         _check_path(text)
         return
     shown = redact_url(text)
-    scheme = text.split("://", 1)[0].lower()
-    if scheme == FILE_SCHEME:
-        _check_path(text[len("file://"):])
-        return
     if scheme in MISSING_PROTOCOLS:
         raise UsageError(f"{shown}: {MISSING_PROTOCOLS[scheme]}")
     if scheme not in NETWORK_SCHEMES:
         raise UsageError(f"{shown}: unsupported protocol {scheme!r}; avsync reads "
                          f"{', '.join(NETWORK_SCHEMES)} URLs and files")
     try:
-        parts = urlsplit(text)
+        # host and port from what follows the userinfo: a password may hold '[' or ']'
+        rest = text.split("://", 1)[1]
+        slash = rest.find("/")
+        at = rest.rfind("@", 0, slash if slash >= 0 else len(rest))
+        parts = urlsplit(f"{scheme}://{rest[at + 1:]}")
         port = parts.port  # ValueError for a port that is not a number in 0..65535
     except ValueError as err:
         raise UsageError(f"{shown}: malformed URL ({err})") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -58,9 +59,10 @@ class StreamSpec:
 
 def default_name(url: str) -> str:
     """A label for a bare URL: host and last path part, never the credentials."""
-    parts = urlsplit(url)
+    parts = urlsplit(redact_url(url))  # an RTMP stream key must not become a label
     if parts.scheme and parts.hostname:
-        tail = Path(parts.path).name or parts.path.strip("/") or "stream"
+        segments = [s for s in parts.path.split("/") if s and s != "***"]
+        tail = segments[-1] if segments else "stream"
         name = f"{parts.hostname}_{tail}"
     else:
         name = Path(url).stem or "stream"
@@ -101,11 +103,17 @@ def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSp
                                 "transport", "realtime", "options"}
         if unknown:
             raise UsageError(f"{where}: unknown keys {', '.join(sorted(unknown))}")
+        for key in ("name", "url", "standard", "tolerance", "transport"):
+            if key in table and not isinstance(table[key], str):
+                raise UsageError(f"{where}: {key} must be a string")
         fields = dict(defaults or {})
-        if "standard" in table:
-            fields["tolerance"] = get_standard(table["standard"])
-        if "tolerance" in table:
-            fields["tolerance"] = parse_tolerance(table["tolerance"])
+        try:
+            if "standard" in table:
+                fields["tolerance"] = get_standard(table["standard"])
+            if "tolerance" in table:
+                fields["tolerance"] = parse_tolerance(table["tolerance"])
+        except UsageError as err:
+            raise UsageError(f"{where}: {err}") from None
         if "max_offset_ms" in table:  # the CLI's bounds, the CLI's message
             fields["max_offset_s"] = MAX_OFFSET_MS.check(table["max_offset_ms"],
                                                          f"{where}: max_offset_ms") / 1000
@@ -121,9 +129,6 @@ def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSp
             if not isinstance(table["options"], dict):
                 raise UsageError(f"{where}: options must be a table of FFmpeg options")
             fields["options"] = {str(k): str(v) for k, v in table["options"].items()}
-        for key in ("name", "url", "standard", "tolerance", "transport"):
-            if key in table and not isinstance(table[key], str):
-                raise UsageError(f"{where}: {key} must be a string")
         arg = f"{table['name']}={table['url']}" if "name" in table else table["url"]
         try:
             specs.append(parse_stream_arg(arg, fields))
@@ -132,3 +137,22 @@ def load_config(path: str | Path, defaults: dict | None = None) -> list[StreamSp
     if not specs:
         raise UsageError(f"--config {path}: no [[stream]] tables")
     return specs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/3' -> (2, 3): this instance is shard 2 of 3 (1-based)."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise UsageError(f"--shard {text}: use K/N with 1 <= K <= N, e.g. 2/3")
+    return int(k), int(n)
+
+
+def shard_of(name: str, shards: int) -> int:
+    """The shard (1-based) a stream belongs to: a stable hash of its name, the same on
+    every host and every run, so N instances split one config with no coordination."""
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") % shards + 1
+
+
+def take_shard(specs: list[StreamSpec], k: int, n: int) -> list[StreamSpec]:
+    return [s for s in specs if shard_of(s.name, n) == k]

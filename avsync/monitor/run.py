@@ -86,8 +86,9 @@ class Monitor:
     def supervise(self) -> None:
         """Restart any stream thread that died of a bug: one stream lost silently is
         worse than a stream counted as restarted (avsync_stream_errors_total)."""
+        now = time.monotonic()
         for w in self.workers:
-            if w.died:
+            if w.died and w.restart_due(now):
                 w.restart(w.last_crash or "an unknown error")
 
     def run(self) -> int:
@@ -100,8 +101,8 @@ class Monitor:
             while not self.stop_event.wait(1.0):
                 self.supervise()
                 view.draw(self.workers)
-                if self.options.exit_when_done and all(w.state == STOPPED
-                                                       for w in self.workers):
+                done = self.workers and all(w.state == STOPPED for w in self.workers)
+                if self.options.exit_when_done and done:
                     break
         finally:
             self.stop()

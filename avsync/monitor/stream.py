@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -60,17 +61,18 @@ class Backoff:
 # avsync_stream_errors_total{reason}: a few stable labels, never the free text (which
 # may vary without end and must never carry a URL)
 ERROR_REASONS = ("timeout", "refused", "unreachable", "not_found", "auth", "ended",
-                 "no_stream", "bad_data", "internal", "worker_restart")
+                 "no_stream", "bad_data", "other", "internal", "worker_restart")
+_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S*")
 
 
 def error_reason(text: str) -> str:
-    """The label a failure is counted under."""
-    lower = text.lower()
+    """The label a stream failure is counted under ("internal" is kept for our bugs)."""
+    lower = _URL.sub("", text).lower()  # a URL's port or query must not pick the label
     for label, needles in (
         ("timeout", ("timed out", "timeout")),
         ("refused", ("refused",)),
         ("unreachable", ("unreachable", "no route", "name or service", "resolve",
-                         "network is down")),
+                         "network is down", "connection reset", "broken pipe")),
         ("auth", ("401", "403", "unauthorized", "forbidden")),
         ("not_found", ("404", "not found", "no such file")),
         ("no_stream", ("no video stream", "no audio stream", "no audio or video")),
@@ -79,7 +81,7 @@ def error_reason(text: str) -> str:
     ):
         if any(n in lower for n in needles):
             return label
-    return "internal"
+    return "other"
 
 
 class LiveAnalyser:
@@ -179,6 +181,7 @@ class StreamWorker:
         self.errors: Counter[str] = Counter()  # failures by error_reason()
         self.restarts = 0  # times the thread died and the monitor started a new one
         self.last_crash: str | None = None
+        self._died_at: float | None = None  # when the supervisor first saw it dead
         self.lag_s: float | None = None
         self.totals = SourceStats()  # over all connections
         self._live_stats: Callable[[], SourceStats] | None = None
@@ -200,6 +203,14 @@ class StreamWorker:
         return (self._thread.ident is not None and not self._thread.is_alive()
                 and not self.stop_event.is_set() and self.state != STOPPED)
 
+    def restart_due(self, now: float) -> bool:
+        """A thread that keeps dying is restarted ever less often (1, 2, 4 ... s, at
+        most the back-off cap), not in a tight loop."""
+        if self._died_at is None:
+            self._died_at = now
+        pause = min(self.backoff.max_s, 2.0 ** min(self.restarts, 16))
+        return now - self._died_at >= pause
+
     def restart(self, why: str) -> None:
         """A new thread for a dead one: the stream is measured again, and the death
         counted and logged, never lost silently."""
@@ -207,6 +218,7 @@ class StreamWorker:
         self.errors["worker_restart"] += 1
         self.state, self.error = DOWN, _redacted(f"worker restarted after {why}", self.spec)
         log.error("%s: %s", self.spec.name, self.error)
+        self.last_crash, self._died_at = None, None
         self._thread = self._new_thread()
         self._thread.start()
 

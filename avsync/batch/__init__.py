@@ -1,0 +1,1 @@
+"""Many inputs: `avsync check` over folders, manifests, local workers or a Ray cluster."""

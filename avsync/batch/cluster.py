@@ -1,0 +1,111 @@
+"""Check inputs on an existing Ray cluster: one Ray task per input.
+
+Ray retries a task whose worker process or node dies (max_retries); an input past
+--file-timeout is cancelled and gets a timeout record. Inputs must be reachable from
+the workers (a shared path or a URL), and avsync installed there.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
+
+from avsync.batch.inputs import Input
+from avsync.batch.record import INTERNAL, TIMEOUT, check_one, error_record
+from avsync.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UsageError
+
+RAY_MISSING = ("--ray needs Ray, an optional extra: pip install 'avsync[ray]' "
+               "(or pip install ray)")
+TASK_RETRIES = 3  # a worker or node that dies: the input runs again elsewhere
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError(RAY_MISSING) from None
+    return ray
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise UsageError(f"--ray {address}: use auto or the head's HOST:PORT "
+                         "(e.g. 10.0.0.5:6379)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise UsageError(f"--ray {address}: no Ray head answers there "
+                         f"({err.strerror or err})") from None
+
+
+def _check_task(inp: Input, config) -> dict:
+    os.environ["AVSYNC_DECODE_THREADS"] = "1"  # Ray gives each task one CPU: use one
+    return check_one(inp, config)
+
+
+def connect(address: str) -> None:
+    """Join the cluster now (before any output file is opened), or one line why not."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    if address != "auto":
+        _reachable(address)  # ray.init retries an address nobody answers on for minutes
+    try:
+        ray.init(address=address, log_to_driver=False, ignore_reinit_error=True,
+                 logging_level="ERROR", runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    except (ConnectionError, ValueError, RuntimeError) as err:
+        raise UsageError(f"--ray {address}: no Ray cluster there ({err})") from None
+
+
+def _cpus(ray) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 0)))
+
+
+def run_ray(inputs: Iterable[Input], config, address: str,
+            file_timeout_s: float | None = None, in_flight: int | None = None) -> Iterator[dict]:
+    """Records as tasks finish. `address`: 'auto' or the head's host:port."""
+    connect(address)
+    ray = _ray()
+    task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(_check_task)
+    config_ref = ray.put(config)
+    pending = list(inputs)
+    pending.reverse()
+    running: dict = {}  # ObjectRef -> (input, submitted at)
+    limit, looked = 1, -float("inf")
+    try:
+        while pending or running:
+            if time.monotonic() - looked > 5.0:  # workers join and leave (autoscaling)
+                cpus, looked = _cpus(ray), time.monotonic()
+                # two tasks per CPU keep every worker busy; with a --file-timeout, one
+                # per CPU, so a task's clock does not run while it waits in Ray's queue
+                limit = in_flight or (cpus if file_timeout_s is not None else 2 * cpus)
+            while pending and len(running) < limit:
+                inp = pending.pop()
+                running[task.remote(inp, config_ref)] = (inp, time.monotonic())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
+            for ref in done:
+                inp, started = running.pop(ref)
+                try:
+                    yield ray.get(ref)
+                except ray.exceptions.RayError as err:  # retries used up, or cancelled
+                    first = str(err).strip().splitlines()[0] if str(err) else ""
+                    yield error_record(inp, f"Ray task failed: {type(err).__name__}: "
+                                       f"{first}", EXIT_INTERNAL, INTERNAL,
+                                       time.monotonic() - started)
+            if file_timeout_s is not None:
+                now = time.monotonic()
+                for ref, (inp, started) in list(running.items()):
+                    # queued time counts too: a bound on the batch, not only the task
+                    if now - started > file_timeout_s:
+                        ray.cancel(ref, force=True)
+                        running.pop(ref)
+                        yield error_record(inp, f"no answer within --file-timeout "
+                                           f"{file_timeout_s:g} s (cancelled)",
+                                           EXIT_BAD_INPUT, TIMEOUT, file_timeout_s)
+    finally:
+        for ref in running:
+            ray.cancel(ref, force=True)
+        ray.shutdown()

@@ -219,11 +219,12 @@ MUTATIONS: dict[str, Callable[[Path, Path, random.Random], dict]] = {
 def make_case(index: int, sources: list[Path], folder: Path, seed: int,
               only: str | None = None) -> Case:
     rng = random.Random(f"{seed}:{index}")
-    # every damage in turn; the source moves on one more each round of damages, so
-    # every (source, damage) pair comes round whatever the two counts are
+    # every damage in turn (k), and round after round (q) each damage moves on to the
+    # next source: every (source, damage) pair comes round whatever the two counts are
     kinds = len(MUTATIONS)
-    source = sources[(index + index // kinds) % len(sources)]
-    name = only or list(MUTATIONS)[index % kinds]
+    q, k = divmod(index, kinds)
+    source = sources[(q + k) % len(sources)]
+    name = only or list(MUTATIONS)[k]
     dst = folder / f"case{index:04d}-{name}{source.suffix}"
     try:
         params = MUTATIONS[name](source, dst, rng)

@@ -109,7 +109,9 @@ def open_input(
         if not is_url(path) and ("End of file" in reason or "Input/output" in reason):
             reason = "not a readable media file (it ends inside its headers: truncated?)"
         raise BadInputError(f"{shown}: {scrub(reason, path)}") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError:  # PyAV decodes the container's metadata as text
+        raise BadInputError(f"{shown}: not a readable media file (corrupt metadata)") from None
+    except OSError as err:
         raise BadInputError(f"{shown}: {scrub(str(err.strerror or err), path)}") from None
     video = container.streams.video[0] if container.streams.video else None
     choice = _audio_choice(path, container, audio_track, timeout_s)
@@ -284,6 +286,9 @@ class Producer(ProducerThread):
             except av.FFmpegError as err:
                 # the demuxer cannot go on (truncated or broken file, dropped connection)
                 self.ended_early = _ffmpeg_reason(err, self.read_timeout_s)
+                break
+            except IndexError:  # PyAV: a damaged MPEG-TS packet names a stream it lacks
+                self.ended_early = "damaged container (a packet of an unknown stream)"
                 break
             if packet.is_corrupt:
                 self._decode_errors += 1

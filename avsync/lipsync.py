@@ -46,6 +46,7 @@ class Scorer(Protocol):
     # fitted (evidence, share within a frame) pairs that replace the scale, or None
     confidence_knots: np.ndarray | None
     landmark_every: int  # face mesh every n frames: how often the scorer needs landmarks
+    detect_every: int  # face detection every n frames while a face is tracked
 
     def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray: ...
     def audio_margin_s(self, max_offset_s: float) -> float: ...
@@ -122,7 +123,8 @@ class LipSyncAnalyser:
 
     def front_end(self) -> MouthFeaturizer:
         """The per-frame featurizer this analyser's scorer needs."""
-        return MouthFeaturizer(FaceTracker(landmark_every=self.scorer.landmark_every))
+        return MouthFeaturizer(FaceTracker(detect_every=self.scorer.detect_every,
+                                           landmark_every=self.scorer.landmark_every))
 
     def reset_at(self, t: float) -> None:
         """Timestamp jump: windows straddling it are cut short by the pipeline already."""

@@ -14,6 +14,7 @@ from avsync.records import SourceStats, Window
 # Enough to absorb the interleaving of any sane file and a slow analysis step, small
 # enough that memory does not depend on the input's length (~2 MB of audio).
 RING_SECONDS = 30.0
+MAX_RING_FPS = 120.0
 
 
 class Analyser(Protocol):
@@ -57,7 +58,7 @@ def run_source(
         raise ValueError(f"window {window_s} s is shorter than the hop {hop_s} s: "
                          "windows would leave gaps; lengthen the window or shorten the hop")
     rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
-                    lossless=lossless)
+                    max_fps=_ring_fps(opened), lossless=lossless)
     make = getattr(opened, "producer", None)  # inputs with their own reader (capture)
     producer = (make(rings, featurizer) if make else
                 Producer(opened, rings, featurizer, realtime=realtime)).start()
@@ -99,6 +100,16 @@ def run_source(
     if producer.error is not None:
         raise producer.error
     return RunResult(first_t, last_t, producer.stats, producer.ended_early, analysed)
+
+
+def _ring_fps(opened: OpenedInput) -> float:
+    """Frames per second the video ring makes room for: twice the declared rate (a
+    declared rate can be wrong, and a variable-rate source can burst), at least 30 and
+    at most 120. A face record is ~9 KB, so a 25 fps stream's ring is 15 MB, not the
+    33 MB that room for 120 fps would take."""
+    video = getattr(opened, "info", None) and opened.info.video
+    fps = video.fps if video else None
+    return min(MAX_RING_FPS, max(30.0, 2.0 * fps)) if fps else MAX_RING_FPS
 
 
 def _first_time(rings: AVRings) -> float | None:

@@ -162,6 +162,80 @@ def test_mesh_on_every_second_frame_still_crops_every_frame(head):
     assert same > before and same > 0.8
 
 
+def _windows_of(path, analyser: LipSyncAnalyser) -> list:
+    """The check pipeline's windows of a clip, through the analyser's front end."""
+    from avsync.media.sources import open_input
+    from avsync.pipeline import run_source
+
+    class Keep:
+        def __init__(self) -> None:
+            self.windows: list = []
+
+        def feed(self, window) -> None:
+            self.windows.append(window)
+
+        def reset_at(self, t: float) -> None:
+            pass
+
+    keep = Keep()
+    opened = open_input(str(path))
+    try:
+        run_source(opened, analyser.front_end(), keep, hop_s=1.0, window_s=3.0,
+                   audio_margin_s=analyser.audio_margin_s)
+    finally:
+        opened.container.close()
+    return keep.windows
+
+
+def test_overlapping_windows_share_their_passes_and_score_the_same(head):
+    """3 s windows every second: each 0.6 s pass of the model is run once, and a window
+    scored after its neighbour (passes reused) reads exactly as one scored alone."""
+    reused = LipSyncAnalyser(LipSyncConfig(scorer="model"), 25.0)
+    windows = [w for w in _windows_of(head, reused) if w.t1 - w.t0 >= 3.0 - 1e-6]
+    runs = {"n": 0}
+    run_pass = reused.scorer._run_pass
+
+    def counted(*args):
+        runs["n"] += 1
+        return run_pass(*args)
+
+    reused.scorer._run_pass = counted
+    shared = [reused.score_window(w)[1] for w in windows]
+    alone = [LipSyncAnalyser(LipSyncConfig(scorer="model"), 25.0).score_window(w)[1]
+             for w in windows]
+    assert len(windows) >= 4 and all(c is not None for c in shared)
+    for a, b in zip(shared, alone, strict=True):
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-6, atol=1e-6)
+        assert a.weight == b.weight
+    # 5 passes a window alone; shared, each pass of the clip runs once
+    assert runs["n"] <= 5 + 2 * (len(windows) - 1)
+
+
+def test_auto_reads_a_talking_head_once_and_answers_as_lip_sync_alone(tmp_path):
+    path = tmp_path / "head.mp4"
+    write_talking_head(path, TalkingHeadSpec(offset_ms=-120.0, duration_s=14.0))
+    opened = []
+    from avsync import check as check_module
+
+    open_input = check_module.open_input
+
+    def counting(*args, **kwargs):
+        opened.append(args[0])
+        return open_input(*args, **kwargs)
+
+    check_module.open_input = counting
+    try:
+        auto = check_file(str(path))
+    finally:
+        check_module.open_input = open_input
+    alone = check_file(str(path), CheckConfig(method="lipsync"))
+    # one probe for the frame rate, one read (the test-signal probe read it twice)
+    assert len(opened) == 2
+    assert auto.method == alone.method == "lipsync-model"
+    assert auto.offset_ms == pytest.approx(alone.offset_ms, abs=0.01)
+    assert [w.offset_ms for w in auto.windows] == [w.offset_ms for w in alone.windows]
+
+
 # -- check on talking heads ------------------------------------------------------------
 @pytest.mark.parametrize("offset_ms", [-200.0, 0.0, 160.0])
 @pytest.mark.parametrize(("scorer", "method"), [("auto", "lipsync-model"),

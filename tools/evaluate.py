@@ -110,10 +110,13 @@ def evaluate_one(task: tuple[dict, float, dict, bool]) -> dict:
 
 def _evaluate_one(task: tuple[dict, float, dict, bool]) -> dict:
     clip, offset_ms, overrides, cached = task
+    overrides = dict(overrides)
+    front_end = overrides.pop("front_end", None)  # (mesh every, detect every): --cached
     config = CheckConfig(method="lipsync", lipsync=replace(LipSyncConfig(), **overrides))
     started = time.perf_counter()
     if cached:
-        analyser, fps, report, analysed_s = _measure_cached(clip["path"], offset_ms, config)
+        analyser, fps, report, analysed_s = _measure_cached(clip["path"], offset_ms, config,
+                                                            front_end)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             shifted = shift_audio(clip["path"], Path(tmp) / "shifted.mkv", offset_ms)
@@ -144,12 +147,15 @@ def _evaluate_one(task: tuple[dict, float, dict, bool]) -> dict:
     }
 
 
-def _measure_cached(path: str, offset_ms: float, config: CheckConfig):
+def _measure_cached(path: str, offset_ms: float, config: CheckConfig,
+                    front_end: tuple[int, int] | None = None):
     """Measure from the cached front-end features with the audio moved in memory."""
     from avsync.model import data
 
     scorer = make_scorer(config.lipsync)
-    features = data.cached(path, data.default_cache_dir(), landmark_every=scorer.landmark_every)
+    mesh, detect = front_end or (scorer.landmark_every, scorer.detect_every)
+    features = data.cached(path, data.default_cache_dir(), landmark_every=mesh,
+                           detect_every=detect)
     fps = features.fps
     analyser = ProbingAnalyser(config.lipsync, fps, scorer)
     analysed = 0.0
@@ -374,6 +380,9 @@ def main() -> int:
     parser.add_argument("--only", default="",
                         help="comma-separated name parts: evaluate only these clips")
     parser.add_argument("--window-s", type=float)
+    parser.add_argument("--front-end", metavar="MESH,DETECT",
+                        help="with --cached: face mesh every MESH frames, detection every "
+                             "DETECT frames (default: the scorer's)")
     parser.add_argument("--lead-ms", type=float, help="override the articulation lead")
     parser.add_argument("--out", help="write all rows and the report as JSON here")
     parser.add_argument("--rows", help="report the rows of an earlier --out JSON again")
@@ -389,6 +398,10 @@ def main() -> int:
         overrides["model_path"] = args.model
     if args.window_s:
         overrides["window_s"] = args.window_s
+    if args.front_end:
+        if not args.cached:
+            parser.error("--front-end needs --cached")
+        overrides["front_end"] = tuple(int(v) for v in args.front_end.split(","))
     if args.lead_ms is not None:
         overrides["lead_s"] = args.lead_ms / 1000
     clips: list[Clip] = suite(args.suite, args.max_clips) if args.suite else \

@@ -233,7 +233,8 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
                                                   if soak.samples else 0 for s in streams}}
                 soak.restarts.append(pending)
                 next_kill += kill_every_s
-                log(f"{now:7.0f} s  servers killed and restarted")
+                rss = soak.samples[-1]["rss_mb"] if soak.samples else float("nan")
+                log(f"{now:7.0f} s  servers killed and restarted (monitor RSS {rss:.0f} MB)")
             if now >= next_stall:
                 victim = rng.choice(streams)
                 if rng.random() < 0.5:

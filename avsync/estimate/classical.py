@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from avsync.features.face import DETECT_EVERY
+
 if TYPE_CHECKING:
     from avsync.estimate.offset import Curve
     from avsync.lipsync import FaceTrack
@@ -77,6 +79,7 @@ class ClassicalScorer:
     min_prominence = 0.1
     confidence_knots = None
     landmark_every = 1  # its signal is the lip opening the mesh measures, every frame
+    detect_every = DETECT_EVERY
 
     def __init__(self, lead_s: float = ARTICULATION_LEAD_S, signal: str = "change") -> None:
         if signal not in SIGNALS:

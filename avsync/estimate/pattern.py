@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -282,3 +282,18 @@ class PatternAnalyser:
         return PatternResult(events, fit.inliers.tolist(), len(self.flashes), len(self.beeps),
                              period, mean, fit.slope if len(events) >= 3 else None,
                              fit.intercept, ambiguous=len(ambiguous))
+
+
+def unseen_part(window: Window, fed_until: float | None) -> Window:
+    """The part of an overlapping window that streaming detectors have not seen yet:
+    video from fed_until (or the window's start), audio from there to the window's end
+    (without the margins kept for shifted audio), and the mean luma of combined records
+    (avsync.features.combined) as the (n, 1) feature the flash detector reads."""
+    start = window.t0 if fed_until is None else max(window.t0, fed_until)
+    keep = window.video_times >= start
+    first = max(0, int(round((start - window.audio_t0) * window.audio_rate)))
+    last = max(first, int(round((window.t1 - window.audio_t0) * window.audio_rate)))
+    return replace(window, t0=start, video_times=window.video_times[keep],
+                   video_features=window.video_features["luma"][keep][:, None],
+                   audio=window.audio[first:last],
+                   audio_t0=window.audio_t0 + first / window.audio_rate)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from avsync.features import audio as af
-from avsync.features.face import FaceTracker, MouthFeaturizer
+from avsync.features.face import SEARCH_EVERY, FaceTracker, MouthFeaturizer
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.model import inputs
 from avsync.model.spec import SPEC, ModelSpec
@@ -76,12 +76,14 @@ class _Collector:
         pass
 
 
-def extract(path: str | Path, landmark_every: int = SPEC.landmark_every) -> ClipFeatures:
+def extract(path: str | Path, landmark_every: int = SPEC.landmark_every,
+            detect_every: int = SPEC.detect_every) -> ClipFeatures:
     """Decode a clip through the check pipeline and keep what training needs."""
     opened = open_input(str(path))
     collector = _Collector()
     try:
-        featurizer = MouthFeaturizer(FaceTracker(landmark_every=landmark_every))
+        featurizer = MouthFeaturizer(FaceTracker(detect_every=detect_every,
+                                                 landmark_every=landmark_every))
         run_source(opened, featurizer, collector, hop_s=1.0)
     finally:
         opened.container.close()
@@ -109,19 +111,25 @@ def extract(path: str | Path, landmark_every: int = SPEC.landmark_every) -> Clip
 
 
 def cached(path: str | Path, cache_dir: str | Path,
-           landmark_every: int = SPEC.landmark_every) -> ClipFeatures:
+           landmark_every: int = SPEC.landmark_every,
+           detect_every: int = SPEC.detect_every) -> ClipFeatures:
     """extract(), kept as .npz under cache_dir (keyed by the file and the front end)."""
     path = Path(path)
     stat = path.stat()
-    mesh = "" if landmark_every == SPEC.landmark_every else f":mesh{landmark_every}"
+    # the front end the cache began with (mesh every 2nd frame, detection every 10th
+    # and on every frame without a face) keeps its old keys, so caches made before the
+    # cadences became settings stay valid
+    front = ("" if landmark_every == 2 else f":mesh{landmark_every}") + \
+        ("" if detect_every == 10 else f":det{detect_every}") + \
+        ("" if SEARCH_EVERY == 1 else f":search{SEARCH_EVERY}")
     key = hashlib.sha1(f"{CACHE_VERSION}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-                       f"{mesh}".encode()).hexdigest()[:16]
+                       f"{front}".encode()).hexdigest()[:16]
     file = Path(cache_dir) / f"{path.stem[:40]}-{key}.npz"
     if file.exists():
         z = np.load(file)
         return ClipFeatures(path.name, z["video_t"], z["mouth"], z["present"], z["audio"],
                             float(z["audio_t0"]), z["opening"])
-    clip = extract(path, landmark_every)
+    clip = extract(path, landmark_every, detect_every)
     file.parent.mkdir(parents=True, exist_ok=True)
     # a killed run leaves no half-written cache; runs side by side each write their own
     tmp = file.with_suffix(f".{os.getpid()}.part.npz")

@@ -1,17 +1,19 @@
 """The shipped sync model, run by onnxruntime: the neural scorer of the lip-sync path.
 
-A window (3 s by default, or as short as the clip) is cut into passes of SPEC.frames
+A window (3 s by default, or as short as the clip) is scored in passes of SPEC.frames
 grid steps (0.6 s); each pass scores every (step, shift) pair of one block of
 candidate offsets, and ranges wider than a block (up to +-2 s) take several blocks,
-each with its audio moved by whole blocks. Every step scores the candidates whose
-audio the window holds, and the window's curve is the mean over its steps of those
-scores, centred per step: evidence adds up over steps, as SyncNet-style clip
-averaging does.
+each with its audio moved by whole blocks. Passes sit on a media-time grid, so
+overlapping windows share them and each is run once; a window too short for the grid
+is cut into passes of its own. Every step scores the candidates whose audio the
+window holds, and the window's curve is the mean over its steps of those scores,
+centred per step: evidence adds up over steps, as SyncNet-style clip averaging does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from avsync.records import Window
 
 WEIGHTS = "sync.onnx"
+# windows use the media-time pass grid when its passes cover this much of them
+GRID_COVER = 0.75
+PASS_CACHE = 32  # passes kept for the next windows (a 3 s window holds 5)
 CARD = "CARD.md"
 CALIBRATION = "calibration.json"
 
@@ -67,6 +72,7 @@ class ModelScorer:
     # the mesh on every 2nd frame halves the front end's cost (tools/bench.py lipsync);
     # training caches its features through the same front end
     landmark_every = SPEC.landmark_every
+    detect_every = SPEC.detect_every
     min_steps = 10  # steps (0.4 s) an offset must be scored on to be in the curve
 
     def __init__(self, path: str | Path | None = None) -> None:
@@ -95,6 +101,9 @@ class ModelScorer:
         self.confidence_knots = knots if len(knots) else None
         # a model trained with the lip-landmark input takes it as a third input
         self.geometry = "geometry" in {i.name for i in self.session.get_inputs()}
+        # pass scores by (track, grid pass): a pass's audio lies inside every window
+        # that holds the pass (the audio margin), so its scores are the same in each
+        self._cache: dict[tuple, np.ndarray] = {}
 
     def candidate_offsets(self, max_offset_s: float, fps: float) -> np.ndarray:
         k = int(round(max_offset_s / SPEC.step_s))
@@ -105,35 +114,21 @@ class ModelScorer:
 
     def scores(self, track: FaceTrack, window: Window, offsets: np.ndarray) -> Curve | None:
         steps = np.round(offsets / SPEC.step_s).astype(int)
-        n = int(np.floor((window.t1 - window.t0) / SPEC.step_s + 1e-6))
-        grid = window.t0 + np.arange(n) * SPEC.step_s
-        idx, near = inputs.pick_frames(track.times, grid)
-        if near.sum() < self.min_steps:
+        passes = self._grid_passes(track, window) or self._window_passes(track, window)
+        if passes is None:
             return None
         opening = inputs.fill_gaps(track.times, track.opening) if self.geometry else None
         audio_lo = window.audio_t0
         audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
         total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
-        centres = _block_centres(int(steps.min()), int(steps.max()))
-        for first, new in _passes(n, SPEC.frames):
-            pick = np.clip(np.arange(first, first + SPEC.frames), 0, n - 1)  # short: repeat
-            t_start = float(window.t0 + first * SPEC.step_s)
-            feed = {"mouth": inputs.mouth_input(track.mouth[idx[pick]])[None]}
-            if opening is not None:
-                feed["geometry"] = inputs.geometry_input(opening[idx[pick]])[None]
-            out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
-            for c in centres:
-                shift = steps - c + SPEC.max_shift  # position of each offset in this block
-                inside = (shift >= 0) & (shift < SPEC.shifts)
-                if not inside.any():
-                    continue
-                mel = inputs.audio_input(window.audio, window.audio_t0, t_start, c)
-                got = self.session.run(None, {**feed, "mel": mel[None]})[0][0]
-                out[inside] = got[shift[inside]]
+        for t_start, frames, keep, key in passes:
+            out = self._cache.get(key) if key is not None else None
+            if out is None:
+                out = self._run_pass(track, window, t_start, frames, steps, opening)
+                if key is not None:
+                    self._remember(key, out)
             ok = inputs.pairs_with_audio(t_start, steps * SPEC.step_s, audio_lo, audio_hi,
                                          SPEC.frames)
-            keep = np.zeros(SPEC.frames, bool)
-            keep[new] = near[pick[new]]
             ok &= keep[None, :]
             centred, used = centre_steps(out, ok)
             total += centred.sum(axis=1)
@@ -144,6 +139,65 @@ class ModelScorer:
             return None
         curve = np.where(enough, total / steps_used, np.nan)
         return Curve(offsets, curve, float(steps_used))
+
+    def _grid_passes(self, track: FaceTrack, window: Window) -> list | None:
+        """Passes on a media-time grid (every SPEC.frames steps from t = 0) that lie
+        inside the window, each scored once and reused by the windows that overlap it:
+        with 3 s windows every 1 s, a step was scored three times. None when they would
+        cover under GRID_COVER of the window (short windows: _window_passes)."""
+        span = SPEC.frames * SPEC.step_s
+        first = math.ceil(window.t0 / span - 1e-6)
+        stop = math.floor(window.t1 / span + 1e-6)
+        if stop <= first or (stop - first) * span < GRID_COVER * (window.t1 - window.t0):
+            return None
+        passes = []
+        for k in range(first, stop):
+            t_start = k * span
+            grid = t_start + np.arange(SPEC.frames) * SPEC.step_s
+            idx, near = inputs.pick_frames(track.times, grid)
+            passes.append((t_start, idx, near, (track.track_id, k)))
+        if sum(int(near.sum()) for _, _, near, _ in passes) < self.min_steps:
+            return None
+        return passes
+
+    def _window_passes(self, track: FaceTrack, window: Window) -> list | None:
+        """Passes from the window's own start (the last one overlapping the one before):
+        for windows too short for the grid; not cached."""
+        n = int(np.floor((window.t1 - window.t0) / SPEC.step_s + 1e-6))
+        grid = window.t0 + np.arange(n) * SPEC.step_s
+        idx, near = inputs.pick_frames(track.times, grid)
+        if near.sum() < self.min_steps:
+            return None
+        passes = []
+        for first, new in _passes(n, SPEC.frames):
+            pick = np.clip(np.arange(first, first + SPEC.frames), 0, n - 1)  # short: repeat
+            keep = np.zeros(SPEC.frames, bool)
+            keep[new] = near[pick[new]]
+            passes.append((float(window.t0 + first * SPEC.step_s), idx[pick], keep, None))
+        return passes
+
+    def _run_pass(self, track: FaceTrack, window: Window, t_start: float, frames: np.ndarray,
+                  steps: np.ndarray, opening: np.ndarray | None) -> np.ndarray:
+        """(candidates, SPEC.frames) scores of one pass: the crops of `frames` against the
+        audio under every candidate offset (-inf where a block does not reach)."""
+        feed = {"mouth": inputs.mouth_input(track.mouth[frames])[None]}
+        if opening is not None:
+            feed["geometry"] = inputs.geometry_input(opening[frames])[None]
+        out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
+        for c in _block_centres(int(steps.min()), int(steps.max())):
+            shift = steps - c + SPEC.max_shift  # position of each offset in this block
+            inside = (shift >= 0) & (shift < SPEC.shifts)
+            if not inside.any():
+                continue
+            mel = inputs.audio_input(window.audio, window.audio_t0, t_start, c)
+            got = self.session.run(None, {**feed, "mel": mel[None]})[0][0]
+            out[inside] = got[shift[inside]]
+        return out
+
+    def _remember(self, key: tuple, out: np.ndarray) -> None:
+        self._cache[key] = out
+        while len(self._cache) > PASS_CACHE:
+            self._cache.pop(next(iter(self._cache)))  # the oldest: windows move forward
 
     def describe(self) -> dict:
         return {"model": self.path.name, "pass_s": SPEC.frames * SPEC.step_s}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from avsync.features import audio as af
-from avsync.features.face import MOUTH_H, MOUTH_W
+from avsync.features.face import DETECT_EVERY, MOUTH_H, MOUTH_W
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ class ModelSpec:
     # face mesh every n frames for the model's front end: the model reads the crop's
     # pixels every frame, landmarks only steer the crop (avsync.features.face)
     landmark_every: int = 2
+    # face detection every n frames while a face is tracked (avsync.features.face)
+    detect_every: int = DETECT_EVERY
 
     @property
     def shifts(self) -> int:

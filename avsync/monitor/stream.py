@@ -15,17 +15,18 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from avsync.errors import AvsyncError
 from avsync.estimate.offset import MEASURED
-from avsync.estimate.pattern import PatternAnalyser
+from avsync.estimate.pattern import PatternAnalyser, unseen_part
 from avsync.estimate.tracker import LiveTracker
 from avsync.features.combined import CombinedFeaturizer
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.capture import CaptureInput, is_capture
+from avsync.media.memory import release_free_memory
 from avsync.media.redact import scrub
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.monitor.config import StreamSpec
@@ -126,16 +127,8 @@ class LiveAnalyser:
 
     def _feed_pattern(self, window: Window) -> None:
         # windows overlap: give the detectors only what they have not seen
-        start = window.t0 if self._fed_until is None else max(window.t0, self._fed_until)
-        keep = window.video_times >= start
-        first = max(0, int(round((start - window.audio_t0) * window.audio_rate)))
-        last = max(first, int(round((window.t1 - window.audio_t0) * window.audio_rate)))
-        new = replace(window, t0=start, video_times=window.video_times[keep],
-                      video_features=window.video_features["luma"][keep][:, None],
-                      audio=window.audio[first:last],
-                      audio_t0=window.audio_t0 + first / window.audio_rate)
+        self.pattern.feed(unseen_part(window, self._fed_until))
         self._fed_until = window.t1
-        self.pattern.feed(new)
         if self.pattern.beeps:
             self._last_beep_t = max(self._last_beep_t, self.pattern.beeps[-1])
         for event in self.pattern.result().events:
@@ -315,7 +308,9 @@ class StreamWorker:
                 if self._live_stats is not None:
                     self.totals = _add(self.totals, self._live_stats())
                 self._live_stats = None
+            self._producer = None  # its rings go now, not when the next connection starts
             opened.container.close()
+            release_free_memory()  # what this connection's threads freed (memory.py)
 
     def interrupt(self) -> None:
         """Stop now: wake a consumer waiting for data (the shared stop event is set by

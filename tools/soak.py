@@ -312,6 +312,7 @@ def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
                        "max": max(recovered) if recovered else None},
         "offset_error_after_recovery_ms": {
             "test_signal_max": max(exact) if exact else None,
+            "test_signal_median": statistics.median(exact) if exact else None,
             "talking_head_median": statistics.median(lip) if lip else None,
             "talking_head_max": max(lip) if lip else None},
         "tracebacks": sum("Traceback" in line for line in errors),

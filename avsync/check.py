@@ -58,8 +58,8 @@ def check_file(
 
     auto reads the file once for both paths: the test-signal detectors see its start
     (exact, cheap; TEST_SIGNAL_PROBE_S without a beep rules a test signal out) while
-    the lip-sync analyser scores every window. It used to read the start twice, which
-    cost 12% of a minute-long check.
+    the lip-sync analyser scores every window (it used to decode the first
+    TEST_SIGNAL_PROBE_S twice).
     """
     config = config or CheckConfig()
     if config.method not in ("auto", "test-signal", "lipsync"):

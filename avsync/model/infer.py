@@ -121,7 +121,9 @@ class ModelScorer:
         audio_lo = window.audio_t0
         audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
         total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
-        for t_start, frames, keep, key in passes:
+        for t_start, frames, keep, grid_pass in passes:
+            # a pass's scores hold one row per candidate: the candidates are in the key
+            key = None if grid_pass is None else (grid_pass, steps.tobytes())
             out = self._cache.get(key) if key is not None else None
             if out is None:
                 out = self._run_pass(track, window, t_start, frames, steps, opening)

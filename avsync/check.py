@@ -146,7 +146,8 @@ def _run(path, config: CheckConfig, featurizer, analyser, on_progress,
             def progress(t: float) -> None:
                 on_progress(t, info.duration_s)
         kwargs.setdefault("hop_s", 1.0)
-        run = run_source(opened, featurizer, analyser, on_progress=progress, **kwargs)
+        run = run_source(opened, featurizer, analyser, on_progress=progress,
+                         feature_thread=True, **kwargs)
     finally:
         opened.container.close()
     if run.first_t is None or run.stats.video_frames == 0 or run.stats.audio_samples == 0:

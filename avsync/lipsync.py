@@ -146,10 +146,9 @@ class LipSyncAnalyser:
         tracks = self._tracks(rec, window.video_times)
         if not tracks:
             return OffsetEstimate(centre, NO_FACE), None, None
-        band = af.speech_band_db(af.power_frames(window.audio))
-        band_t = af.frame_times(len(band), window.audio_t0)
-        inside = (band_t >= window.t0) & (band_t < window.t1)
-        if not inside.any() or (band[inside] > af.SPEECH_LEVEL_DB).mean() < MIN_SPEECH_SHARE:
+        band = af.speech_band_db(af.power_frames_between(window.audio, window.audio_t0,
+                                                         window.t0, window.t1))
+        if not len(band) or (band > af.SPEECH_LEVEL_DB).mean() < MIN_SPEECH_SHARE:
             return OffsetEstimate(centre, NO_SPEECH), None, None
         best: tuple[OffsetEstimate, Curve, int] | None = None
         for track in tracks:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from avsync.cpu import one_blas_thread
 from avsync.media.rings import AVRings
 from avsync.media.sources import ANALYSIS_RATE, Featurizer, OpenedInput, Producer
 from avsync.records import SourceStats, Window
@@ -43,13 +44,16 @@ def run_source(
     keep_going: Callable[[], bool] = lambda: True,
     realtime: bool = False,
     on_producer: Callable[[Producer], None] | None = None,
+    feature_thread: bool = False,
 ) -> RunResult:
     """Decode `opened` on a producer thread and feed the analyser one window per hop.
 
     Windows end every hop_s and reach window_s back (default: hop_s, so they tile
     the stream); their audio reaches audio_margin_s further on both sides, for
     scorers that shift it. keep_going() is asked after each window. realtime paces a
-    file at media speed. Raises the producer's error if it failed outright.
+    file at media speed. feature_thread featurizes frames on a thread beside the
+    decoding one (media.stage): for one source on its own, not for many side by side.
+    Raises the producer's error if it failed outright.
     """
     window_s = hop_s if window_s is None else window_s
     if hop_s <= 0:
@@ -57,11 +61,13 @@ def run_source(
     if window_s < hop_s:
         raise ValueError(f"window {window_s} s is shorter than the hop {hop_s} s: "
                          "windows would leave gaps; lengthen the window or shorten the hop")
+    one_blas_thread()  # numpy's OpenBLAS must not spin on the decoder's cores
     rings = AVRings(RING_SECONDS, ANALYSIS_RATE, featurizer.shape, featurizer.dtype,
                     max_fps=_ring_fps(opened), lossless=lossless)
     make = getattr(opened, "producer", None)  # inputs with their own reader (capture)
     producer = (make(rings, featurizer) if make else
-                Producer(opened, rings, featurizer, realtime=realtime)).start()
+                Producer(opened, rings, featurizer, realtime=realtime,
+                         feature_thread=feature_thread)).start()
     if on_producer:
         on_producer(producer)  # live counters for monitors
     first_t = last_t = None

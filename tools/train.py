@@ -102,7 +102,8 @@ def main() -> int:
     parser.add_argument("--min-agreement", type=float, default=0.5,
                         help="share of a --relative clip's windows that must agree with its "
                         "own offset (within a frame) for it to be used")
-    parser.add_argument("--cache", default=TrainConfig.cache_dir)
+    parser.add_argument("--cache", default=str(data.default_cache_dir()),
+                        help="feature cache folder (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=TrainConfig.threads,
                         help="torch threads (1 when several runs share the cores)")
     args = parser.parse_args()

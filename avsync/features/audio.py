@@ -44,6 +44,22 @@ def power_frames(samples: np.ndarray) -> np.ndarray:
     return (np.abs(np.fft.rfft(frames, 512)) ** 2).astype(np.float32)
 
 
+def power_frames_between(samples: np.ndarray, samples_t0: float, t0: float, t1: float
+                         ) -> np.ndarray:
+    """The rows of power_frames(samples) whose frame centre lies in [t0, t1), computed
+    without the frames outside (a scorer's audio margins hold as much again)."""
+    n = (len(samples) - WIN) // HOP + 1 if len(samples) >= WIN else 0
+    # a frame or two of slack either side, then the exact test on frame_times
+    lo = max(0, int(np.floor(((t0 - samples_t0) * RATE - WIN / 2) / HOP)) - 1)
+    hi = min(n, int(np.ceil(((t1 - samples_t0) * RATE - WIN / 2) / HOP)) + 2)
+    if hi <= lo:
+        return np.zeros((0, 257), np.float32)
+    times = frame_times(hi - lo, samples_t0 + lo * HOP / RATE)
+    keep = (times >= t0) & (times < t1)
+    power = power_frames(samples[lo * HOP : (hi - 1) * HOP + WIN])
+    return power[keep]
+
+
 def frame_times(n_frames: int, t0: float) -> np.ndarray:
     """Media time of the centre of each feature frame."""
     return t0 + (np.arange(n_frames) * HOP + WIN / 2) / RATE

@@ -2,7 +2,9 @@
 
 Decoding is the producer's only job: each video frame is reduced to a small feature
 array (the featurizer), each audio block to mono float32 at the analysis rate, and
-both are stamped with media time by one MediaClock before they enter the rings.
+both are stamped with media time by one MediaClock before they enter the rings. With
+feature_thread the featurizer runs on a thread of its own (media.stage), so a file's
+decode and its face front end overlap.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from avsync.media.clock import MPEGTS_PTS_BITS, MediaClock, pts_to_seconds
 from avsync.media.redact import redact_url, scrub
 from avsync.media.resample import AudioToMono
 from avsync.media.rings import AVRings
+from avsync.media.stage import FeatureStage
 from avsync.media.tracks import TrackChoice, choose_audio_track
 from avsync.media.urls import is_url, local_path, shown_input
 from avsync.records import AudioInfo, MediaInfo, SourceStats, VideoInfo
@@ -238,9 +241,15 @@ class Producer(ProducerThread):
         featurizer: Featurizer,
         name: str = "source",
         realtime: bool = False,
+        feature_thread: bool = False,
     ) -> None:
         super().__init__(rings, featurizer, name)
         self.opened = opened
+        self.name = name
+        # featurize on a thread of its own (media.stage): a file's decode and face
+        # front end then share both cores; off for the monitor, whose streams do
+        self.feature_thread = feature_thread
+        self._stage: FeatureStage | None = None
         self.read_timeout_s = opened.timeout_s
         self.realtime = realtime  # pace a file at media speed, as a live source arrives
         self._wall_origin: float | None = None
@@ -277,6 +286,18 @@ class Producer(ProducerThread):
         video_clock = opened.video and self.clock.stream("video", opened.video.time_base)
         audio_clock = opened.audio and self.clock.stream("audio", opened.audio.time_base)
         audio_out = AudioToMono(ANALYSIS_RATE)
+        if self.feature_thread and opened.video is not None:
+            self._stage = FeatureStage(self.featurizer, self.rings.push_video, self._stop,
+                                       self.name)
+        try:
+            self._demux(streams, video_clock, audio_clock, audio_out)
+        finally:
+            if self._stage is not None:
+                stage, self._stage = self._stage, None
+                stage.finish()  # the frames it holds reach the rings before they close
+
+    def _demux(self, streams, video_clock, audio_clock, audio_out: AudioToMono) -> None:
+        opened = self.opened
         packets = opened.container.demux(*streams)
         while not self._stop.is_set():
             try:
@@ -317,7 +338,10 @@ class Producer(ProducerThread):
         if jumped:
             self.rings.mark_discontinuity(t)
         self._pace(t)
-        self.rings.push_video(t, self.featurizer(frame))
+        if self._stage is not None:
+            self._stage.put(t, frame)
+        else:
+            self.rings.push_video(t, self.featurizer(frame))
         self._video_frames += 1
 
     def _pace(self, t: float) -> None:

@@ -84,7 +84,7 @@ def extract(path: str | Path, landmark_every: int = SPEC.landmark_every,
     try:
         featurizer = MouthFeaturizer(FaceTracker(detect_every=detect_every,
                                                  landmark_every=landmark_every))
-        run_source(opened, featurizer, collector, hop_s=1.0)
+        run_source(opened, featurizer, collector, hop_s=1.0, feature_thread=True)
     finally:
         opened.container.close()
     ws = [w for w in collector.windows if len(w.video_times)]

@@ -24,8 +24,9 @@ two local jobs, times two workers, per file).
 `monitor`: N copies of a 1280x720 25 fps talking head (a real one looped, or the
 synthetic head) played in real time into one monitor: the largest N whose processing
 lag stays under 2 s, whose decoding stays within 1 s of the media clock (a backlog
-before the rings, which the lag cannot see) and with nothing dropped, the latency from a change of offset in the
-source (-40 -> +160 ms) to the live estimate moving by it, and RSS per stream.
+before the rings, which the lag cannot see) and with nothing dropped, the latency from
+a change of offset in the source (-40 -> +160 ms) to the live estimate moving by it,
+and RSS per stream.
 
 `memory`: peak RSS of `check` on a real head looped to each length (640x360): flat
 in file length when nothing grows with the media.

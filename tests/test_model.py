@@ -176,6 +176,28 @@ def test_short_training_lowers_the_loss_and_separates_aligned_from_shifted(tiny_
     assert pass_accuracy(after, mask) > 2 * chance
 
 
+def test_a_feature_cache_is_found_again_after_the_media_moved(tiny_set, tmp_path):
+    """Keyed by the file's bytes: a copy elsewhere with a new modification time (as
+    ../shared comes back each session) is not decoded again."""
+    import os
+    import shutil
+
+    cache = tmp_path / "cache"
+    first = data.cached(tiny_set[0], cache)
+    moved = tmp_path / "elsewhere" / tiny_set[0].name
+    moved.parent.mkdir()
+    shutil.copyfile(tiny_set[0], moved)
+    os.utime(moved, (1e9, 1e9))
+    again = data.cached(moved, cache)
+    assert len(list(cache.glob("*.npz"))) == 1  # one cache file: not extracted twice
+    np.testing.assert_array_equal(first.mouth, again.mouth)
+    other = tmp_path / "other" / tiny_set[0].name  # other bytes, same name: a new entry
+    other.parent.mkdir()
+    shutil.copyfile(tiny_set[1], other)
+    data.cached(other, cache)
+    assert len(list(cache.glob("*.npz"))) == 2
+
+
 def test_the_documented_training_command_runs(tiny_set, tmp_path):
     """tools/train.py as the README and the model card give it, on a tiny folder: its
     --cache default once named a field the config class does not have, and the

@@ -110,20 +110,30 @@ def extract(path: str | Path, landmark_every: int = SPEC.landmark_every,
                         opening)
 
 
+def content_hash(path: Path) -> str:
+    """sha1 of a file's bytes: a cache keyed by it survives a copy, a move or a mount
+    that renews modification times (../shared comes back with new ones each session,
+    and a key of path and mtime made every training run decode 54 minutes again)."""
+    digest = hashlib.sha1()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cached(path: str | Path, cache_dir: str | Path,
            landmark_every: int = SPEC.landmark_every,
            detect_every: int = SPEC.detect_every) -> ClipFeatures:
     """extract(), kept as .npz under cache_dir (keyed by the file and the front end)."""
     path = Path(path)
-    stat = path.stat()
     # the front end the cache began with (mesh every 2nd frame, detection every 10th
     # and on every frame without a face) keeps its old keys, so caches made before the
     # cadences became settings stay valid
     front = ("" if landmark_every == 2 else f":mesh{landmark_every}") + \
         ("" if detect_every == 10 else f":det{detect_every}") + \
         ("" if SEARCH_EVERY == 1 else f":search{SEARCH_EVERY}")
-    key = hashlib.sha1(f"{CACHE_VERSION}:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-                       f"{front}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{CACHE_VERSION}:{content_hash(path)}{front}".encode()
+                       ).hexdigest()[:16]
     file = Path(cache_dir) / f"{path.stem[:40]}-{key}.npz"
     if file.exists():
         z = np.load(file)

@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 _END = None
-DEPTH = 6  # frames in flight: enough to ride out a slow frame, a few MB at 1080p
+DEPTH = 6  # frames in flight: rides out a slow frame; 8 MB of 720p, 18 MB of 1080p (4:2:0)
 _POLL_S = 0.5  # how often a blocked hand-off looks whether the other side gave up
 
 

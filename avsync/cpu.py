@@ -35,7 +35,8 @@ def one_blas_thread() -> None:
     with _lock:
         if _limited:
             return
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
 
-        threadpool_limits(limits=1, user_api="blas")
+        # OpenBLAS only: an MKL or BLIS the user loaded keeps its own settings
+        ThreadpoolController().select(internal_api="openblas").limit(limits=1)
         _limited = True

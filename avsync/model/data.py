@@ -111,9 +111,10 @@ def extract(path: str | Path, landmark_every: int = SPEC.landmark_every,
 
 
 def content_hash(path: Path) -> str:
-    """sha1 of a file's bytes: a cache keyed by it survives a copy, a move or a mount
-    that renews modification times (../shared comes back with new ones each session,
-    and a key of path and mtime made every training run decode 54 minutes again)."""
+    """sha1 of a file's bytes: a cache keyed by it (and the file's name) survives a
+    copy, a move or a mount that renews modification times (../shared comes back with
+    new ones each session, and a key of path and mtime made every training run decode
+    54 minutes again)."""
     digest = hashlib.sha1()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

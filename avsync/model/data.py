@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -115,8 +116,16 @@ def content_hash(path: Path) -> str:
     copy, a move or a mount that renews modification times (../shared comes back with
     new ones each session, and a key of path and mtime made every training run decode
     54 minutes again)."""
+    stat = path.stat()
+    return _content_hash(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@cache
+def _content_hash(path: str, size: int, mtime_ns: int) -> str:
+    """Read once per process and version of the file: an evaluation asks for the same
+    clip once per applied offset."""
     digest = hashlib.sha1()
-    with path.open("rb") as f:
+    with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
@@ -127,12 +136,7 @@ def cached(path: str | Path, cache_dir: str | Path,
            detect_every: int = SPEC.detect_every) -> ClipFeatures:
     """extract(), kept as .npz under cache_dir (keyed by the file and the front end)."""
     path = Path(path)
-    # the front end the cache began with (mesh every 2nd frame, detection every 10th
-    # and on every frame without a face) keeps its old keys, so caches made before the
-    # cadences became settings stay valid
-    front = ("" if landmark_every == 2 else f":mesh{landmark_every}") + \
-        ("" if detect_every == 10 else f":det{detect_every}") + \
-        ("" if SEARCH_EVERY == 1 else f":search{SEARCH_EVERY}")
+    front = f":mesh{landmark_every}:det{detect_every}:search{SEARCH_EVERY}"
     key = hashlib.sha1(f"{CACHE_VERSION}:{content_hash(path)}{front}".encode()
                        ).hexdigest()[:16]
     file = Path(cache_dir) / f"{path.stem[:40]}-{key}.npz"

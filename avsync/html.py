@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from avsync import __version__
+from avsync.report import why_no_drift
 
 CHART_BINS = 600
 NICE_LIMITS_MS = (50, 100, 200, 300, 500, 1000, 2000, 5000, 10_000)
@@ -114,7 +115,7 @@ def file_section(record: dict, anchor: str = "report", heading: str = "h1") -> s
     drift = record.get("drift_ms_per_min")
     if offset is not None:
         facts.append(("drift", f"{drift:+.2f} ms/min" if drift is not None
-                      else f"not measured ({_why_no_drift(record)})"))
+                      else f"not measured ({_no_drift(record)})"))
     jumps = (record.get("detail") or {}).get("jumps") or []
     if jumps:
         facts.append(("jumps", "; ".join(f"at {j['t']:.1f} s from {j['from_ms']:+.0f} to "
@@ -132,12 +133,9 @@ def file_section(record: dict, anchor: str = "report", heading: str = "h1") -> s
     return "".join(parts)
 
 
-def _why_no_drift(record: dict) -> str:
-    if record.get("method") == "test-signal":
-        return "it needs 3 flash/beep events"
-    if (record.get("detail") or {}).get("segments"):
-        return "the offset jumps: each stretch is judged on its own"
-    return "it needs measured windows over 20 s or more"
+def _no_drift(record: dict) -> str:
+    return why_no_drift(record.get("method") or "",
+                        bool((record.get("detail") or {}).get("segments")))
 
 
 def _media_facts(record: dict) -> list[tuple[str, str]]:

@@ -136,7 +136,8 @@ def render_text(report: Report) -> str:
     if report.drift_ms_per_min is not None:
         lines.append(f"  drift     {report.drift_ms_per_min:+.2f} ms/min")
     elif report.offset_ms is not None:
-        lines.append(f"  drift     not measured ({_why_no_drift(report)})")
+        lines.append("  drift     not measured "
+                     f"({why_no_drift(report.method, bool(report.detail.get('segments')))})")
     for segment in report.detail.get("segments", []):
         offset = segment["offset_ms"]
         text = "not measured" if offset is None else describe_offset(offset)
@@ -153,10 +154,11 @@ def render_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def _why_no_drift(report: Report) -> str:
-    if report.method == "test-signal":
+def why_no_drift(method: str, segmented: bool) -> str:
+    """Why a report has no drift figure (the text report and the HTML page say it alike)."""
+    if method == "test-signal":
         return "it needs 3 flash/beep events"
-    if report.detail.get("segments"):
+    if segmented:
         return "the offset jumps: each stretch is judged on its own"
     return "it needs measured windows over 20 s or more"
 

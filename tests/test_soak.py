@@ -25,9 +25,14 @@ def test_the_monitor_recovers_from_every_outage_and_keeps_its_resources(tmp_path
     # recovery rests on one or two events: one such event moves it by up to a frame
     # (seen once in CI: 20.5 ms, the mean of 0 and 41 ms); the hour-long soaks read
     # <= 0.25 ms after all 44 of their test-signal recoveries
-    assert errors["test_signal_median"] <= 2.0
-    assert errors["test_signal_max"] <= 45.0  # a frame (40 ms), never more
-    assert errors["talking_head_max"] <= 80.0  # lip sync: within two frames
+    # on a miss, say what each stream read after each restart, and what the metrics
+    # showed around it (a rare miss of hundreds of ms is not explained yet: README, known issue)
+    detail = [result["restarts_detail"], [s for s in result["samples"]
+                                          if any(abs(s["t"] - r["t"]) < 20
+                                                 for r in result["restarts_detail"])]]
+    assert errors["test_signal_median"] <= 2.0, detail
+    assert errors["test_signal_max"] <= 45.0, detail  # a frame (40 ms), never more
+    assert errors["talking_head_max"] <= 80.0, detail  # lip sync: within two frames
     assert result["tracebacks"] == 0
     assert all(n >= 2 for n in result["reconnects"].values())  # each kill was reconnected
     assert result["errors_by_reason"]  # and counted by reason

@@ -317,6 +317,7 @@ def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
             "talking_head_max": max(lip) if lip else None},
         "tracebacks": sum("Traceback" in line for line in errors),
         "restarts_detail": soak.restarts,
+        "samples": samples,
     }
 
 
@@ -336,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     with tempfile.TemporaryDirectory(prefix="avsync-soak-") as tmp:
         result = run(args.minutes, args.kill_every, args.loss, Path(tmp), args.stall_every)
-    detail = {k: v for k, v in result.items() if k != "restarts_detail"}
+    detail = {k: v for k, v in result.items() if k not in ("restarts_detail", "samples")}
     print(json.dumps(detail, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2))

@@ -188,6 +188,7 @@ class ProducerThread:
     def __init__(self, rings: AVRings, featurizer: Featurizer, name: str) -> None:
         self.rings = rings
         self.featurizer = featurizer
+        self.name = name
         self.error: Exception | None = None
         self.ended_early: str | None = None  # reason when the input stopped mid-way
         self._stop = threading.Event()
@@ -245,7 +246,6 @@ class Producer(ProducerThread):
     ) -> None:
         super().__init__(rings, featurizer, name)
         self.opened = opened
-        self.name = name
         # featurize on a thread of its own (media.stage): a file's decode and face
         # front end then share both cores; off for the monitor, whose streams do
         self.feature_thread = feature_thread

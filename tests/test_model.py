@@ -18,18 +18,20 @@ from avsync.synth import TalkingHeadSpec, write_talking_head
 
 
 def _random_inputs(batch: int, seed: int = 0, frames: int = SPEC.frames):
+    """(mouth, mel, lips) of `batch` passes."""
     g = torch.Generator().manual_seed(seed)
     audio_steps = frames + 2 * SPEC.max_shift + 2 * SPEC.margin
     return (torch.randn(batch, frames, SPEC.mouth_h, SPEC.mouth_w, generator=g),
-            torch.randn(batch, audio_steps * SPEC.mels_per_step, SPEC.n_mels, generator=g))
+            torch.randn(batch, audio_steps * SPEC.mels_per_step, SPEC.n_mels, generator=g),
+            torch.randn(batch, frames, inputs.LIP_FEATURES, generator=g))
 
 
-def _trained_looking(geometry: bool = False) -> SyncScorer:
+def _trained_looking(front: str = "fused") -> SyncScorer:
     """A network with non-trivial batch-norm statistics and attention positions, as
     after training; the same weights every run (one draw in ~40 scores so flat that
     two different inputs read alike within 1e-3)."""
     torch.manual_seed(0)
-    model = SyncScorer(geometry=geometry)
+    model = SyncScorer(front=front)
     g = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for module in model.modules():
@@ -43,10 +45,11 @@ def _trained_looking(geometry: bool = False) -> SyncScorer:
 def test_one_score_per_step_and_shift_and_batching_changes_nothing():
     model = _trained_looking()
     assert parameter_count(model) <= 10_000_000
-    mouth, mel = _random_inputs(3)
+    mouth, mel, lips = _random_inputs(3)
     with torch.no_grad():
-        together = model(mouth, mel)
-        apart = torch.cat([model(mouth[i : i + 1], mel[i : i + 1]) for i in range(3)])
+        together = model(mouth, mel, lips)
+        apart = torch.cat([model(mouth[i : i + 1], mel[i : i + 1], lips[i : i + 1])
+                           for i in range(3)])
     assert together.shape == (3, SPEC.shifts, SPEC.frames)
     assert torch.allclose(together, apart, atol=1e-5)
     assert not torch.allclose(together[0], together[1])  # the scores depend on the input
@@ -56,11 +59,11 @@ def test_moving_the_audio_one_step_moves_the_scores_one_shift():
     """Shift s pairs video step t with audio step t - s: audio that arrives one step
     earlier (leads one step more) must score exactly as the next shift did."""
     model = _trained_looking()
-    mouth, mel = _random_inputs(1, seed=3)
+    mouth, mel, lips = _random_inputs(1, seed=3)
     k = SPEC.mels_per_step
     earlier = torch.cat([mel[:, k:], torch.zeros_like(mel[:, :k])], 1)
     with torch.no_grad():
-        a, b = model(mouth, mel)[0], model(mouth, earlier)[0]
+        a, b = model(mouth, mel, lips)[0], model(mouth, earlier, lips)[0]
     # the encoder reads `audio_context` steps either side: away from the padded end the
     # scores are the same numbers one shift on
     assert torch.allclose(b[1:], a[:-1], atol=1e-5)
@@ -71,24 +74,63 @@ def test_a_pair_reads_only_the_audio_its_mask_allows():
     """Audio beyond a pair's partner, band and encoder reach changes nothing: what lets
     training mask pairs at clip edges without the edges leaking the offset."""
     model = _trained_looking()
-    mouth, mel = _random_inputs(1, seed=5)
+    mouth, mel, lips = _random_inputs(1, seed=5)
     index = inputs.pair_index()  # (shifts, frames) audio step of each pair
     cut = 30  # audio steps from here on replaced by noise
     changed = mel.clone()
     tail = cut * SPEC.mels_per_step
     changed[:, tail:] = torch.randn_like(changed[:, tail:])
     with torch.no_grad():
-        a, b = model(mouth, mel)[0], model(mouth, changed)[0]
+        a, b = model(mouth, mel, lips)[0], model(mouth, changed, lips)[0]
     safe = torch.as_tensor(index + SPEC.margin < cut)
     assert safe.any() and (~safe).any()
     assert torch.allclose(a[safe], b[safe], atol=1e-5)
     assert not torch.allclose(a[~safe], b[~safe], atol=1e-3)
 
 
-def test_torch_and_onnx_agree():
-    for geometry in (False, True):
-        model = _trained_looking(geometry)
-        assert max_difference(model, to_onnx_bytes(model)) < 1e-4
+def test_torch_and_onnx_agree_and_the_graph_takes_only_what_its_front_reads():
+    import onnxruntime as ort
+
+    for front, names in (("crop", {"mouth", "mel"}), ("lips", {"lips", "mel"}),
+                         ("fused", {"mouth", "mel", "lips"})):
+        model = _trained_looking(front)
+        graph = to_onnx_bytes(model)
+        assert max_difference(model, graph) < 1e-4
+        session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        assert {i.name for i in session.get_inputs()} == names
+
+
+def test_each_front_reads_its_own_input_only():
+    """The crop model ignores the lip contour, the lip model the crops; the fused one
+    reads both."""
+    mouth, mel, lips = _random_inputs(1, seed=2)
+    other_mouth, _, other_lips = _random_inputs(1, seed=9)
+    with torch.no_grad():
+        for front, mouth_matters, lips_matter in (("crop", True, False),
+                                                  ("lips", False, True),
+                                                  ("fused", True, True)):
+            model = _trained_looking(front)
+            base = model(mouth, mel, lips)
+            assert torch.allclose(base, model(other_mouth, mel, lips)) != mouth_matters
+            assert torch.allclose(base, model(mouth, mel, other_lips)) != lips_matter
+
+
+def test_lip_features_are_the_same_in_numpy_and_torch_and_mirror_with_the_picture():
+    from avsync.features import lips as lp
+    from avsync.model.augment import mirror_lips, normalise_lips
+
+    rng = np.random.default_rng(4)
+    contour = rng.normal(0, 0.05, (SPEC.frames, lp.N_LIP, 3)).astype(np.float32)
+    expected = inputs.lips_input(contour)
+    got = normalise_lips(torch.from_numpy(contour)[None])[0].numpy()
+    assert expected.shape == (SPEC.frames, inputs.LIP_FEATURES)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    # mirroring twice is the identity; once, the left corner lands where the right was
+    assert np.allclose(lp.mirror(lp.mirror(contour)), contour)
+    once = lp.mirror(contour)
+    left, right = lp.LIP_POINTS.index(61), lp.LIP_POINTS.index(291)
+    assert np.allclose(once[:, left, 0], -contour[:, right, 0])
+    assert np.allclose(mirror_lips(torch.from_numpy(contour)).numpy(), once)
 
 
 def test_audio_input_follows_the_offset_sign():
@@ -176,6 +218,34 @@ def test_short_training_lowers_the_loss_and_separates_aligned_from_shifted(tiny_
     assert pass_accuracy(after, mask) > 2 * chance
 
 
+def test_a_run_paused_and_resumed_ends_where_an_unbroken_run_ends(tiny_set, tmp_path):
+    """A long CPU run may span sessions: stopped at a checkpoint and carried on, it must
+    give the very model one run gives (optimiser, random draws and dropout included)."""
+    from dataclasses import replace
+
+    from avsync.model.train import TrainConfig, train
+
+    config = TrainConfig(max_steps=8, minutes=30.0, batch=4, log_every=10_000, val_share=0.0,
+                         checkpoint_every=3, front="fused", aux_weight=1.0,
+                         cache_dir=str(tmp_path / "cache"))
+    sources = {"a": tiny_set[:1], "b": tiny_set[1:]}
+    train(sources, tmp_path / "whole.pt", config, log=lambda _: None)
+    paused = train(sources, tmp_path / "split.pt", replace(config, pause_at_step=5),
+                   log=lambda _: None)
+    assert paused["paused"] and not (tmp_path / "split.pt").exists()
+    train(sources, tmp_path / "split.pt", config, log=lambda _: None, resume=True)
+    whole = torch.load(tmp_path / "whole.pt", weights_only=False)["state_dict"]
+    split = torch.load(tmp_path / "split.pt", weights_only=False)["state_dict"]
+    assert whole.keys() == split.keys() and not any(k.startswith("lip_head") for k in whole)
+    for key in whole:
+        assert torch.equal(whole[key], split[key]), key
+    torch.manual_seed(config.seed)  # the weights training started from
+    fresh = SyncScorer(front="fused", aux_lips=True).state_dict()
+    moved = [k for k in whole if not torch.equal(whole[k], fresh[k])]
+    assert any(k.startswith("video.cnn") for k in moved)  # it did train, the crop CNN too
+    assert any(k.startswith("video.lips") for k in moved)
+
+
 def test_a_feature_cache_is_found_again_after_the_media_moved(tiny_set, tmp_path):
     """Keyed by the file's bytes: a copy elsewhere with a new modification time (as
     ../shared comes back each session) is not decoded again."""
@@ -225,12 +295,14 @@ def test_the_shipped_model_loads_from_the_package_and_matches_its_checkpoint():
         pytest.fail("avsync/model/weights/sync.onnx or sync.pt is missing from the package")
     scorer = ModelScorer()
     model = load_checkpoint(pt)
+    from avsync.model.export import input_names
+
     for seed in range(2):
-        args = example_inputs(model, seed)
-        names = [i.name for i in scorer.session.get_inputs()]
-        got = scorer.session.run(None, {n: x.numpy() for n, x in zip(names, args, strict=True)})
+        given = dict(zip(input_names(model), example_inputs(model, seed), strict=True))
+        assert {i.name for i in scorer.session.get_inputs()} == set(given)
+        got = scorer.session.run(None, {n: x.numpy() for n, x in given.items()})
         with torch.no_grad():
-            expected = model(*args).numpy()
+            expected = model(given.get("mouth"), given["mel"], given.get("lips")).numpy()
         assert got[0].shape == (1, SPEC.shifts, SPEC.frames)
         assert np.abs(got[0] - expected).max() < 1e-4
     # the fitted confidence: rises with evidence, stays within 0..1, measured from 1/3

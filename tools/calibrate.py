@@ -36,6 +36,9 @@ from avsync.estimate.offset import confidence_from_prominence  # noqa: E402
 from tools.evaluate import binned_accuracy, per_clip  # noqa: E402
 
 MEASURED_CONFIDENCE = 1 / 3
+# tools/eval_sets.py's validation sets: never fitted on
+VALIDATION_SETS = ("grid-more", "lrs3-ted-val", "broadcast-val", "lrs2", "vox-lrw",
+                   "dev-eval", "dev-eval-renders")
 
 
 def window_outcomes(rows: list[dict], consensus: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +123,7 @@ def main() -> int:
         data = json.loads(Path(path).read_text())
         meta = data.get("meta", {})
         if meta.get("suite") == "validation" or meta.get("split") == "eval" or any(
-                r.get("set") in ("lrs2", "vox-lrw", "dev-eval") for r in data["rows"]):
+                r.get("set") in VALIDATION_SETS for r in data["rows"]):
             parser.error(f"{path}: validation clips; calibrate on clips nobody validates on")
         rows += [r for r in data["rows"] if "error" not in r]
         sources.append(meta.get("folder") or meta.get("suite"))

@@ -1,10 +1,17 @@
 """The named sets lip-sync accuracy is measured on, and where each clip comes from.
 
-validation: speakers no training or tuning saw, whose recordings are trusted to be in
-  sync (studio and broadcast): ../shared/clips/train/lrs2 (BBC), .../vox-lrw
-  (VoxCeleb2/LRW interview crops) and the originals of the dev evaluation split
-  (tools/dev_split.py). The dev split's renders ride along as `dev-eval-renders`: a
-  generator may shift its output, so they count in shift consistency only.
+validation: speakers no training or tuning saw (tools/people.py), trusted to be in
+  sync: GRID studio speakers s16, s25, s27 and s31 (`grid-more`), half the LRS3 TED
+  test speakers (`lrs3-ted-val`), two broadcast addresses (`broadcast-val`),
+  ../shared/clips/train/lrs2 (BBC) and .../vox-lrw (VoxCeleb2/LRW crops). Beside them,
+  judged by shift consistency and reported apart (their own sync is in doubt): the
+  originals of the dev evaluation split (`dev-eval`, repository crops) and its renders
+  (`dev-eval-renders`, a generator may shift its output).
+seen: the clips of the training sources that training holds out (by a hash of the
+  name): mostly people the model was trained on, for the seen-vs-unseen gap.
+relative: the training clips of doubtful own sync (lab stimuli, a web interview, LRS3
+  re-muxes), measured at offset 0 to re-align them before they train
+  (tools/train.py --own-offsets).
 zero: the trusted training sources, for fitting where "in sync" lies (the classical
   scorer's articulation lead) with every source weighted equally: GRID speaker s1
   (studio) and the Arabic TV news clips.
@@ -58,14 +65,36 @@ def folder_clips(folder: str | Path, split: str = "all", kind: str | None = None
     return out
 
 
+def _doubtful(clips: list[Clip]) -> list[Clip]:
+    """Clips whose own sync is in doubt: shift consistency only, absolute figures apart."""
+    return [Clip(c.path, c.clip, c.set, c.kind, False) for c in clips]
+
+
 def suite(name: str, max_clips: int | None = None) -> list[Clip]:
     if not SHARED.is_dir():
         raise FileNotFoundError(f"{SHARED} not found: the evaluation sets live in ../shared")
     if name == "validation":
-        sets = [folder_clips(SHARED / "train" / "lrs2"),
-                folder_clips(SHARED / "train" / "vox-lrw"),
-                folder_clips(SHARED / "dev", "eval", "original", "dev-eval"),
-                folder_clips(SHARED / "dev", "eval", "generated", "dev-eval-renders")]
+        from tools.people import validation_sets
+
+        sets = [[Clip(str(p), p.name, set_name, "original", True) for p in paths]
+                for set_name, paths in validation_sets().items()]
+        sets += [folder_clips(SHARED / "train" / "lrs2"),
+                 folder_clips(SHARED / "train" / "vox-lrw"),
+                 _doubtful(folder_clips(SHARED / "dev", "eval", "original", "dev-eval")),
+                 folder_clips(SHARED / "dev", "eval", "generated", "dev-eval-renders")]
+    elif name == "relative":
+        from tools.people import training_sources
+
+        sets = [[Clip(str(p), p.name, source, "original", False) for p in paths]
+                for source, paths in training_sources(relative=True).items()]
+    elif name == "seen":
+        from avsync.model.data import held_out
+        from avsync.model.train import TrainConfig
+        from tools.people import training_sources
+
+        sets = [[Clip(str(p), p.name, f"seen:{source}", "original", True) for p in paths
+                 if held_out(p.name, TrainConfig.val_share)]
+                for source, paths in training_sources().items()]
     elif name in ("zero", "zero-held-out"):
         from avsync.model.data import held_out
         from avsync.model.train import TrainConfig
@@ -75,5 +104,6 @@ def suite(name: str, max_clips: int | None = None) -> list[Clip]:
         if name == "zero-held-out":
             sets = [[c for c in s if held_out(c.clip, TrainConfig.val_share)] for s in sets]
     else:
-        raise ValueError(f"unknown suite {name!r}: validation, zero or zero-held-out")
+        raise ValueError(f"unknown suite {name!r}: validation, seen, relative, zero or "
+                         "zero-held-out")
     return [c for s in sets for c in s[:max_clips]]

@@ -51,6 +51,7 @@ from avsync.estimate.offset import NO_FACE, NO_SPEECH, peak  # noqa: E402
 from avsync.features.face import FEATURE_DTYPE  # noqa: E402
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig, Scorer, make_scorer  # noqa: E402
 from avsync.media.sources import ANALYSIS_RATE, open_input  # noqa: E402
+from avsync.pipeline import last_window_end  # noqa: E402
 from avsync.records import MediaInfo, SourceStats, Window  # noqa: E402
 from tools.eval_sets import Clip, folder_clips, suite  # noqa: E402
 from tools.shift_audio import shift_audio  # noqa: E402
@@ -112,6 +113,10 @@ def _evaluate_one(task: tuple[dict, float, dict, bool]) -> dict:
     clip, offset_ms, overrides, cached = task
     overrides = dict(overrides)
     front_end = overrides.pop("front_end", None)  # (mesh every, detect every): --cached
+    if overrides.pop("deblock", False):  # decode as before issue 22: the in-loop filter on
+        from avsync.media import sources
+
+        sources.VIDEO_DECODER_OPTIONS.clear()
     config = CheckConfig(method="lipsync", lipsync=replace(LipSyncConfig(), **overrides))
     started = time.perf_counter()
     if cached:
@@ -190,13 +195,14 @@ def replay_windows(features, offset_ms: float, window_s: float, hop_s: float,
     rec["present"][:, 0] = features.present
     rec["faces_seen"] = features.present
     rec["geometry"][:, 0, 0] = features.opening
+    rec["lips"][:, 0] = features.lips
     rec["mouth"][:, 0] = features.mouth
     times = features.video_t
     first = min(float(times[0]), features.audio_t0)
     end = max(float(times[-1]) + 1e-6, features.audio_t0 + len(audio) / rate)
     t = first
     while True:
-        t1 = min(t + hop_s, end)
+        t1 = last_window_end(t, hop_s, end, ended=True)
         if t1 <= t:
             break
         t0 = max(first, t1 - window_s)
@@ -300,7 +306,10 @@ def report(rows: list[dict]) -> dict:
         groups.setdefault(f"set {r['set']}", []).append(r)
         groups.setdefault(f"kind {r['kind']}", []).append(r)
     truth = [r for r in rows if r.get("trusted", True)]
-    out = {"all trusted": summarise(truth), **{k: summarise(v) for k, v in groups.items()}}
+    doubt = [r for r in rows if not r.get("trusted", True)]
+    out = {"all trusted": summarise(truth),
+           **({"in doubt (apart)": summarise(doubt)} if doubt else {}),
+           **{k: summarise(v) for k, v in groups.items()}}
     flags = []
     for name, s in out.items():
         bias = s.get("clip_mean_signed_error_ms")
@@ -363,7 +372,8 @@ def print_report(out: dict) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", nargs="?", help="a folder of in-sync clips (or --suite)")
-    parser.add_argument("--suite", choices=["validation", "zero", "zero-held-out"],
+    parser.add_argument("--suite", choices=["validation", "seen", "relative", "zero",
+                                                      "zero-held-out"],
                         help="the named sets of tools/eval_sets.py")
     parser.add_argument("--split", default="all", choices=["all", "train", "eval"],
                         help="with a folder: the dev clips' split (tools/dev_split.py)")
@@ -383,6 +393,9 @@ def main() -> int:
     parser.add_argument("--front-end", metavar="MESH,DETECT",
                         help="with --cached: face mesh every MESH frames, detection every "
                              "DETECT frames (default: the scorer's)")
+    parser.add_argument("--deblock", action="store_true",
+                        help="decode with the in-loop deblocking filter (the decoder "
+                        "before issue 22 skipped it): to see what skipping it moves")
     parser.add_argument("--lead-ms", type=float, help="override the articulation lead")
     parser.add_argument("--out", help="write all rows and the report as JSON here")
     parser.add_argument("--rows", help="report the rows of an earlier --out JSON again")
@@ -404,6 +417,8 @@ def main() -> int:
         overrides["front_end"] = tuple(int(v) for v in args.front_end.split(","))
     if args.lead_ms is not None:
         overrides["lead_s"] = args.lead_ms / 1000
+    if args.deblock:
+        overrides["deblock"] = True
     clips: list[Clip] = suite(args.suite, args.max_clips) if args.suite else \
         folder_clips(args.folder, args.split, args.kind)[: args.max_clips]
     only = [part for part in args.only.split(",") if part]

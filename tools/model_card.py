@@ -4,63 +4,134 @@
     python tools/model_card.py card-inputs.json --out avsync/model/weights/CARD.md
 
 card-inputs.json names the files (every figure in the card comes from them; nothing is
-typed in by hand) and the commands that wrote them:
+typed in by hand but the prose of `limits`) and the commands that wrote them:
     {"checkpoint": "model.pt", "onnx": "avsync/model/weights/sync.onnx",
-     "train_command": "...", "machine": "...", "commit": "...",
-     "evaluations": {"model": "val-model.json", "classical": "val-classical.json",
-                     "before_classical": "...", "before_model": "..."},
+     "commit": "...", "machine": "...", "train_command": "...",
+     "evaluations": {"after": "val.json", "before": "val-before.json"},  # tools/evaluate.py
+     "seen": {"after": "seen.json", "before": "seen-before.json"},       # --suite seen
      "eval_command": "...",
-     "ablation": [{"variant": "...", "what": "...", "data_minutes": 51, "steps": 2500,
-                   "offline": "offline.json", "cost": "..."}, ...],
-     "learning_curve": [{"data_minutes": 10, "offline": "lc10.json"}, ...],
+     "ablation": [{"variant": "a", "what": "...", "offline": "a-val.json",
+                   "seen": "a-seen.json", "cost": "..."}, ...],  # offline_eval.py --out
+     "learning_curve": [{"people": 10, "offline": "...", "seen": "..."}, ...],
      "calibration": "avsync/model/weights/calibration.json", "calibration_command": "...",
-     "zero": {"model": "zero-model.json", "classical": "zero-classical.json"},
-     "zero_command": "..."}
+     "zero": "zero.json", "zero_command": "...", "limits": ["...", ...]}
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
 import hashlib
 import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tools import people  # noqa: E402
 from tools.evaluate import TABLE, report  # noqa: E402
 from tools.evaluate import cell as fmt  # noqa: E402
 
-# the evaluation's rows, less the 5-frame windows (the model scores none) and the count
-ROWS = [row for row in TABLE
-        if row[1] not in ("window_accuracy_1frame_5_frames", "cases")]
+ROWS = [row for row in TABLE if row[1] not in ("window_accuracy_1frame_5_frames", "cases")]
 OFFLINE_ROWS = [("clip within ±1 frame", "clip_acc", "pct"),
                 ("median abs. error", "median_abs_ms", "ms"),
                 ("mean signed error", "mean_signed_ms", "sms"),
                 ("shift consistency", "shift_consistency", "pct"),
                 ("3 s windows", "window_3s", "pct"), ("15-frame windows", "window_15", "pct")]
-SETS = ("all trusted", "set lrs2", "set vox-lrw", "set dev-eval", "set dev-eval-renders")
+TRUSTED_SETS = ("grid-more", "lrs3-ted-val", "broadcast-val", "lrs2", "vox-lrw")
+DOUBTFUL_SETS = ("dev-eval", "dev-eval-renders")
+
+
+def _json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
 
 
 def _report(path: str) -> dict:
-    return report(json.loads(Path(path).read_text())["rows"])
+    return report(_json(path)["rows"])
 
 
-def _offline(path: str) -> dict:
-    return json.loads(Path(path).read_text())["summary"]
+def seen_figure(summary: dict, key: str = "window_15") -> float | None:
+    """A figure on the seen clips (offline_eval --suite seen), every seen set weighted
+    alike (news-ar's 235 held-out clips would outweigh the rest)."""
+    values = [v[key] for k, v in summary.items() if k.startswith("seen:")
+              and isinstance(v, dict) and v.get(key) is not None]
+    return float(np.mean(values)) if values else None
 
 
-def _as_offline(path: str) -> dict:
-    """A tools/evaluate.py output in the offline table's terms (all trusted clips)."""
-    s = _report(path)["all trusted"]
-    return {"clip_acc": s["clip_accuracy_1frame"], "median_abs_ms": s["clip_median_abs_error_ms"],
-            "mean_signed_ms": s["clip_mean_signed_error_ms"],
-            "shift_consistency": s["clip_shift_consistency_1frame"],
-            "window_3s": s["window_accuracy_1frame_check_window"],
-            "window_15": s["window_accuracy_1frame_15_frames"]}
+def _terms() -> dict[str, str]:
+    """Set -> its licence terms, as the catalogues give them (distinct values joined)."""
+    out: dict[str, set[str]] = {}
+    for catalog in (people.TRAIN / "CATALOG.tsv", people.PEOPLE / "CATALOG.tsv"):
+        if catalog.exists():
+            with catalog.open() as f:
+                for row in csv.DictReader(f, delimiter="\t"):
+                    out.setdefault(row["set"], set()).add(row["license"])
+    return {k: "; ".join(sorted(v)) for k, v in out.items()}
+
+
+def split_table(summary: dict) -> list[str]:
+    from tools.identities import identities
+
+    terms = _terms()
+    trusted, relative = people.training_sources(), people.training_sources(relative=True)
+    who = identities({**trusted, **relative})
+    lines = ["| set | side | clips | people | sync | terms |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    used = summary["sources"]
+    for group, role in ((trusted, "training, trusted"), (relative, "training, relative")):
+        for name, paths in group.items():
+            clips = used.get(name, used.get(f"relative:{name}", {})).get("clips", 0)
+            folder = name.removesuffix("-relative")
+            sync = "where zero lies" if role.endswith("trusted") else "own offset taken out"
+            lines.append(f"| {name} | {role} | {clips} of {len(paths)} | "
+                         f"{len({who[p] for p in paths})} | {sync} | "
+                         f"{terms.get(folder, '?')} |")
+    counts = {"grid-more": "4 (GRID s16, s25, s27, s31)", "lrs3-ted-val": "9",
+              "broadcast-val": "2", "lrs2": "11", "vox-lrw": "~10"}
+    for name, paths in people.validation_sets().items():
+        folder = {"lrs3-ted-val": "lrs3-ted", "broadcast-val": "broadcast"}.get(name, name)
+        lines.append(f"| {name} | validation, trusted | {len(paths)} | {counts[name]} | "
+                     f"absolute | {terms.get(folder, '?')} |")
+    for name in ("lrs2", "vox-lrw"):
+        lines.append(f"| {name} (clips/train) | validation, trusted | 11 | {counts[name]} | "
+                     f"absolute | {terms.get(name, '?')} |")
+    lines += ["| dev-eval (clips/dev, evaluation split) | validation, in doubt | 9 | ~7 | "
+              "shift consistency; absolute figures apart | see clips/dev/CATALOG.tsv |",
+              "| dev-eval-renders | validation, in doubt | 7 | renders | shift consistency | "
+              "see clips/dev/CATALOG.tsv |",
+              "| dev-train (clips/dev, training split) | confidence calibration | 18 | ~10 | "
+              "own offset taken out | see clips/dev/CATALOG.tsv |"]
+    return lines
+
+
+def evaluation_tables(after: dict, before: dict) -> list[str]:
+    lines = []
+    groups = ["all trusted", *[f"set {s}" for s in TRUSTED_SETS], "in doubt (apart)",
+              *[f"set {s}" for s in DOUBTFUL_SETS]]
+    shown = [g for g in groups if g in after]
+    lines += ["| | " + " | ".join(f"{g.removeprefix('set ')} after | before" for g in shown)
+              + " |", "| --- |" + " --- | --- |" * len(shown)]
+    for title, key, kind in ROWS:
+        cells = []
+        for g in shown:
+            cells += [fmt(after[g].get(key), kind), fmt(before.get(g, {}).get(key), kind)]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def offline_row(label: str, val: dict, seen: dict | None, extra: str = "") -> str:
+    s = val["all trusted"]
+    cells = [fmt(s.get(k), kind) for _, k, kind in OFFLINE_ROWS]
+    unseen = s.get("window_15")
+    known = seen_figure(seen) if seen else None
+    gap = f"{100 * (known - unseen):.1f} points" if known is not None and unseen is not None \
+        else "n/a"
+    return (f"| {label} | " + " | ".join(cells) + f" | {fmt(known, 'pct')} | {gap} |"
+            + (f" {extra} |" if extra is not None else ""))
 
 
 def main() -> int:
@@ -68,148 +139,137 @@ def main() -> int:
     p.add_argument("inputs", help="card-inputs.json")
     p.add_argument("--out", required=True)
     args = p.parse_args()
-    cfg = json.loads(Path(args.inputs).read_text())
+    cfg = _json(args.inputs)
     summary = torch.load(cfg["checkpoint"], map_location="cpu", weights_only=False)["summary"]
     onnx = Path(cfg["onnx"])
     digest = hashlib.sha256(onnx.read_bytes()).hexdigest()
-    ev = {k: _report(v) for k, v in cfg["evaluations"].items()}
-    calib = json.loads(Path(cfg["calibration"]).read_text())
+    after, before = (_report(cfg["evaluations"][k]) for k in ("after", "before"))
+    seen_after, seen_before = (_report(cfg["seen"][k]) for k in ("after", "before"))
+    calib = _json(cfg["calibration"])
     spec = summary["spec"]
+    front = {"crop": "the mouth crop's CNN",
+             "lips": "the lip contour (pose-normalised face-mesh points and their motion)",
+             "fused": "the mouth crop's CNN and the lip contour (pose-normalised face-mesh "
+                      "points and their motion) side by side"}[summary["front"]]
     lines = [
-        "# avsync sync model (`sync.onnx`)",
-        "",
+        "# avsync sync model (`sync.onnx`)", "",
         f"- Written {datetime.date.today().isoformat()} by `tools/model_card.py` from "
         f"measured files (commit {cfg.get('commit', '?')}, {cfg.get('machine', '?')}).",
         f"- `sync.onnx`: {onnx.stat().st_size / 1e6:.1f} MB, sha256 `{digest}`; `sync.pt`: "
         "the same weights for torch (fine-tuning: `avsync train`).",
-        f"- Network: `avsync.model.net.SyncScorer`, {summary['parameters']:,} parameters. "
-        "Mouth: a per-frame 2D CNN on the 48x96 grey mouth crop and its change since the "
-        "last frame, then a bidirectional GRU over the pass; sound: a convolution stack on "
-        "40 log-mel bands, one feature per 40 ms that reads "
-        f"±{spec['audio_context']} steps; cross-modal attention from every video step to "
-        f"the audio steps within ±{spec['band']} of its partner under every candidate "
-        "shift, then an MLP: a score per (video step, shift). One exported pass: "
-        f"{spec['frames']} steps (0.6 s), {2 * spec['max_shift'] + 1} shifts "
-        f"(±{spec['max_shift'] * 40} ms); wider ranges take more passes. A window's "
-        "curve is the mean over its steps of each step's scores centred over the shifts it "
-        "can score; its evidence is the peak's prominence times the steps.",
-        "",
-        "## Training",
-        "",
-        f"    {cfg['train_command']}",
-        "",
-        "- Data: trusted real recordings only, every source drawn equally often (so "
-        "neither sets where zero lies): "
-        + "; ".join(f"`{name}` {v['clips']} clips" for name, v in summary["sources"].items())
-        + " (held out for progress figures: "
+        f"- Network: `avsync.model.net.SyncScorer`, {summary['parameters']:,} parameters, "
+        f"front `{summary['front']}`: per frame, {front}; a bidirectional GRU over the "
+        "pass; sound: a convolution stack on 40 log-mel bands, one feature per 40 ms that "
+        f"reads ±{spec['audio_context']} steps; cross-modal attention from every video step "
+        f"to the audio steps within ±{spec['band']} of its partner under every candidate "
+        f"shift, then an MLP: a score per (video step, shift). One pass: {spec['frames']} "
+        f"steps (0.6 s) × {2 * spec['max_shift'] + 1} shifts (±{spec['max_shift'] * 40} ms); "
+        f"the face mesh runs every {spec['landmark_every']} frames (between mesh frames the "
+        "lip contour is interpolated, the crop moves on at its last speed).",
+        "", "## Who trains, who validates", "",
+        "Speaker-disjoint: no person is on both sides (`tools/people.py` declares the split; "
+        "`tools/identities.py` counts the people: news-ar's anchors are unlabelled and "
+        "counted by clustering their faces, an approximation). Trusted training sources "
+        "set where zero lies; relative ones are re-aligned by their own offsets first.", "",
+        *split_table(summary), "",
+        "The weights inherit these terms: several sources are research-only or "
+        "non-commercial (LRS2/LRS3, VoxCeleb2, AIHub) or carry broadcast footage whose "
+        "rights the repositories did not clear. Use the shipped model for evaluation and "
+        "research, or retrain it on material you hold the rights to (`avsync train`).",
+        "", "## Training", "", f"    {cfg['train_command']}", "",
+        "- Sources drawn (share of passes): " + ", ".join(
+            f"`{n}` {100 * v.get('weight', 0):.1f}% ({v['clips']} clips)"
+            for n, v in summary["sources"].items()) + " (held out for progress figures: "
         + ", ".join(f"{k} {v}" for k, v in summary["held_out"].items()) + " clips).",
         "- Self-supervised: every video step of a 0.6 s pass against the audio under all "
-        f"{2 * spec['max_shift'] + 1} shifts; the truth is the clip's own alignment, "
-        "the other shifts of the same step are the negatives (the neighbours the hard "
-        "ones). Pairs whose audio reaches past a clip are masked, so 1.2 s news clips "
-        "train without their edges hinting at the offset. Augmentation: crop shift, "
-        "scale, turn and mirror, low resolution, blur, gamma, noise; noise of random "
-        "colour at 0-40 dB SNR and a spectral tilt on the sound.",
+        f"{2 * spec['max_shift'] + 1} shifts; the truth is the clip's own alignment, the "
+        "other shifts of the same step are the negatives. Pairs whose audio reaches past "
+        "a clip are masked. Augmentation: crop shift, scale, turn, mirror (the lip "
+        "contour mirrored with it), low resolution, blur, gamma, noise; lip movement "
+        "scaled, turned and jittered; noise and a spectral tilt on the sound.",
         f"- {summary['steps']} steps of {summary['config']['batch']} passes, "
-        f"{summary['seconds'] / 60:.0f} min on 2 CPU cores, seed "
-        f"{summary['config']['seed']}; AdamW lr {summary['config']['lr']}, cosine over "
-        "the steps (a run that ends its steps inside its time cap gives the same model on "
-        "any machine, only later). Kept: the step with the best held-out pass accuracy.",
-        "",
-        "## Evaluation",
-        "",
-        f"    {cfg['eval_command']}",
-        "",
-        "Validation: clips/train/lrs2 (BBC), clips/train/vox-lrw (VoxCeleb2/LRW) and the "
-        "originals of the dev evaluation split: speakers no training, calibration or "
-        "tuning saw; every clip shifted to 13 offsets from -480 to +480 ms. The dev "
-        "split's renders count for shift consistency only (a generator may shift its "
-        "output). Sync model (shipped) beside the classical scorer (lead refitted on "
-        "trusted clips) and both as they were before (classical with the 83 ms lead, "
-        "the previous model):",
-        "",
-    ]
-    for group in SETS:
-        if group not in ev["model"]:
-            continue
-        lines += [f"**{group}**", "",
-                  "| | sync model | classical | classical before | model before |",
-                  "| --- | --- | --- | --- | --- |"]
-        for title, key, kind in ROWS:
-            cells = [fmt(ev[k].get(group, {}).get(key), kind)
-                     for k in ("model", "classical", "before_classical", "before_model")]
-            lines.append(f"| {title} | " + " | ".join(cells) + " |")
-        lines.append("")
-    flags = ev["model"]["flags"]
-    lines += ["Sources whose mean signed error passes half a frame: "
-              + ("; ".join(flags) if flags else "none") + ".", ""]
-    lines += ["Per clip (sync model / classical): median of (estimate - applied shift). "
-              "Where two scorers that share nothing (learned pixels vs. the lip opening's "
-              "correlation with the speech envelope) agree on a steady offset, that "
-              "offset is more likely the clip's own than either scorer's error; the "
-              "figures above still count such clips as misses.", "",
-              "| clip | sync model | classical |", "| --- | --- | --- |"]
-    for clip, c in ev["model"]["per_clip"].items():
-        other = ev["classical"]["per_clip"].get(clip, {}).get("bias_ms")
-        lines.append(f"| {c['set']}: {clip} | {fmt(c['bias_ms'], 'sms')} | "
-                     f"{fmt(other, 'sms')} |")
-    lines += ["", "## Ablation", "",
-              "Offline evaluation (`tools/research/offline_eval.py`: the same validation "
-              "clips and offsets, scored from cached features, windows cut as check cuts "
-              "them, each clip's steps scored once; it reads several points above "
-              "tools/evaluate.py, so compare variants within this table, not with the "
-              "tables above), all trusted validation clips; a row marked exact is "
-              "tools/evaluate.py itself:", "",
-              "| variant | data | steps | " + " | ".join(t for t, _, _ in OFFLINE_ROWS)
-              + " | cost |", "| --- |" + " --- |" * (len(OFFLINE_ROWS) + 3)]
+        f"{summary['seconds'] / 60:.0f} min on 2 CPU cores, seed {summary['config']['seed']};"
+        f" AdamW lr {summary['config']['lr']}, cosine over the steps. A checkpoint every "
+        f"{summary['config']['checkpoint_every']} steps: `--resume` carries a run on in a "
+        "later session and ends with the model an unbroken run gives "
+        "(tests/test_model.py). Kept: the step with the best held-out pass accuracy.",
+        "", "## Evaluation", "", f"    {cfg['eval_command']}", "",
+        "Every validation clip shifted to 13 offsets from -480 to +480 ms and measured as "
+        "`check` measures it (features cached, audio moved in memory). This model "
+        "(after) and the model it replaces (before), the same code and clips. Trusted sets "
+        "are judged by absolute error; `in doubt` sets (repository crops, renders) by "
+        "shift consistency, their absolute figures apart:", "",
+        *evaluation_tables(after, before), "",
+        "Sources whose mean signed error passes half a frame: "
+        + ("; ".join(after["flags"]) if after["flags"] else "none") + ".", "",
+        "Per clip: median of (estimate - applied shift), after / before. A steady offset "
+        "that both models read may be the clip's own.", "",
+        "| clip | after | before |", "| --- | --- | --- |"]
+    for clip, c in after["per_clip"].items():
+        old = before["per_clip"].get(clip, {}).get("bias_ms")
+        lines.append(f"| {c['set']}: {clip} | {fmt(c['bias_ms'], 'sms')} | {fmt(old, 'sms')} |")
+    seen_rows = [(g.removeprefix("set "), v) for g, v in seen_after.items()
+                 if g.startswith("set seen:")]
+    lines += ["", "**Seen against unseen people** (`tools/evaluate.py --suite seen`: the "
+              "clips of the training sources that training held out, mostly people it "
+              "trained on), 15-frame windows within ±1 frame:", "",
+              "| set | after | before |", "| --- | --- | --- |"]
+    for name, v in seen_rows:
+        old = seen_before.get(f"set {name}", {}).get("window_accuracy_1frame_15_frames")
+        lines.append(f"| {name} | {fmt(v.get('window_accuracy_1frame_15_frames'), 'pct')} | "
+                     f"{fmt(old, 'pct')} |")
+    lines.append("| unseen: all trusted validation | "
+                 f"{fmt(after['all trusted'].get('window_accuracy_1frame_15_frames'), 'pct')}"
+                 f" | {fmt(before['all trusted'].get('window_accuracy_1frame_15_frames'), 'pct')}"
+                 " |")
+    headers = " | ".join(t for t, _, _ in OFFLINE_ROWS)
+    lines += ["", "## Fronts compared", "",
+              "Offline evaluation (`tools/research/offline_eval.py`: the same clips and "
+              "offsets, scored from cached features, each clip's steps scored once; compare "
+              "rows within this table), all trusted validation clips; `seen` is the "
+              "15-frame figure on the held-out clips of the training sources (every set "
+              "weighted alike), the gap is seen minus unseen:", "",
+              f"| variant | {headers} | seen 15-frame | gap | cost |",
+              "| --- |" + " --- |" * (len(OFFLINE_ROWS) + 3)]
     for row in cfg["ablation"]:
-        s = (_offline(row["offline"])["all trusted"] if row.get("offline") else
-             _as_offline(row["evaluation"]) if row.get("evaluation") else {})
-        cells = [fmt(s.get(k), kind) for _, k, kind in OFFLINE_ROWS] if s else \
-            [row.get("result", "not run")] + [""] * (len(OFFLINE_ROWS) - 1)
-        minutes = f"{row['data_minutes']} min" if row.get("data_minutes") else ""
-        lines.append(f"| {row['variant']}: {row['what']} | {minutes} | "
-                     f"{row.get('steps', '')} | " + " | ".join(cells)
-                     + f" | {row.get('cost', '')} |")
-    lines += ["", "## Learning curve", "",
-              "The shipped configuration trained on part of the data (a seeded pick, "
-              "each source cut in proportion), same steps, offline evaluation:", "",
-              "| training media | " + " | ".join(t for t, _, _ in OFFLINE_ROWS) + " |",
-              "| --- |" + " --- |" * len(OFFLINE_ROWS)]
+        lines.append(offline_row(f"{row['variant']}: {row['what']}", _json(row["offline"])
+                                 ["summary"], _json(row["seen"])["summary"]
+                                 if row.get("seen") else None, row.get("cost", "")))
+    lines += ["", "## Learning curve over people", "",
+              "The shipped configuration trained on the clips of part of the people (a "
+              "seeded pick over all sources' identities, `tools/train.py --people N`), same "
+              "steps, offline evaluation:", "",
+              f"| people | {headers} | seen 15-frame | gap |",
+              "| --- |" + " --- |" * (len(OFFLINE_ROWS) + 2)]
     for row in cfg["learning_curve"]:
-        s = _offline(row["offline"])["all trusted"]
-        lines.append(f"| {row['data_minutes']} min | "
-                     + " | ".join(fmt(s.get(k), kind) for _, k, kind in OFFLINE_ROWS) + " |")
-    zero = {k: json.loads(Path(v).read_text()) for k, v in cfg["zero"].items()}
+        lines.append(offline_row(str(row["people"]), _json(row["offline"])["summary"],
+                                 _json(row["seen"])["summary"] if row.get("seen") else None,
+                                 None))
+    zero = _json(cfg["zero"])
     lines += ["", "## Zero", "", f"    {cfg['zero_command']}", "",
-              "Median clip estimate at offset 0 per trusted source (clips the training held "
-              "out, for the model; the classical scorer with no lead, whose zero becomes "
-              "its lead):", "", "| scorer | source | clips | median | standard error |",
-              "| --- | --- | --- | --- | --- |"]
-    for scorer, z in zero.items():
-        for name, s in z["sources"].items():
-            lines.append(f"| {scorer} | {name} | {s['clips']} | {s['median_ms']:+.1f} ms | "
-                         f"{s['se_ms']:.1f} ms |")
-    for scorer, z in zero.items():
-        for w in z.get("warnings", []):
-            lines.append(f"\n{scorer}: {w}")
+              "Median clip estimate at offset 0 per trusted training source (the clips "
+              "training held out):", "", "| source | clips | median | standard error |",
+              "| --- | --- | --- | --- |"]
+    for name, s in zero["sources"].items():
+        lines.append(f"| {name} | {s['clips']} | {s['median_ms']:+.1f} ms | "
+                     f"{s['se_ms']:.1f} ms |")
+    for w in zero.get("warnings", []):
+        lines.append(f"\n{w}")
     lines += ["", "## Confidence", "", f"    {cfg['calibration_command']}", "",
               "evidence = the curve's peak prominence × the steps behind it; confidence = "
               "the share of windows with that much evidence whose best offset was within "
               "±1 frame: a monotone (isotonic) fit by `tools/calibrate.py`, "
-              f"{len(calib['confidence_knots'])} knots interpolated in log evidence, so "
-              "it levels off where accuracy does. Fitted on "
-              f"{calib['fitted_on']['clips']} clips of the dev training split (real "
-              "speakers neither the model nor the validation saw; truth: each clip's own "
-              "offset plus the applied shift, since their own sync is doubtful). A window "
-              f"is measured from evidence {calib['min_prominence']} (confidence 1/3).", "",
-              "Reliability of measured 3 s windows on the validation sets, per confidence "
-              "bin: the share within ±1 frame of the applied shift (nominal truth), of the "
-              "shift plus the clip's own offset (its median estimate - shift: what a "
-              "confidence can know about), and on the fitting data:",
-              "", "| confidence | validation windows | nominal truth | own offset | "
-              "fit windows | fit data |", "| --- | --- | --- | --- | --- | --- |"]
-    val = ev["model"]["all trusted"]
+              f"{len(calib['confidence_knots'])} knots interpolated in log evidence. Fitted "
+              f"on {calib['fitted_on']['clips']} clips of the dev training split (people "
+              "neither training nor validation has; truth: each clip's own offset plus the "
+              "applied shift, since their own sync is doubtful). A window is measured from "
+              f"evidence {calib['min_prominence']} (confidence 1/3).", "",
+              "Reliability of measured 3 s windows on the trusted validation sets, per "
+              "confidence bin: the share within ±1 frame of the applied shift, of the shift "
+              "plus the clip's own offset, and on the fitting data:", "",
+              "| confidence | validation windows | applied shift | own offset | fit windows |"
+              " fit data |", "| --- | --- | --- | --- | --- | --- |"]
+    val = after["all trusted"]
     for v, o, f in zip(val["calibration"], val["calibration_own_offset"],
                        calib["reliability_on_fit_data"], strict=True):
         cells = ["-" if b["accuracy"] is None else f"{100 * b['accuracy']:.0f}%"

@@ -7,7 +7,8 @@ run with onnxruntime; nothing is fetched at run time.
 Per frame the featurizer yields, for up to MAX_FACES tracked faces: a stabilised
 48x96 grey mouth crop (grey: lip motion is in luma; colour triples the ring for
 little, and varies with grading), and lip geometry normalised by the eye distance
-(inner-lip opening, mouth width), plus how many faces the last detection saw.
+(inner-lip opening, mouth width), the lip contour with head pose taken out
+(avsync.features.lips), plus how many faces the last detection saw.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import av
 import numpy as np
 import onnxruntime as ort
 
+from avsync.features import lips
 from avsync.features.image import FrameImage
 
 MAX_FACES = 2  # landmark passes per frame: each costs ~2.5 ms on this CPU
@@ -32,6 +34,7 @@ DETECT_EVERY = 50
 # frames between detections while no face is tracked: a picture without a face (a
 # test signal, slides, a wide shot) cost a detection on every frame (8 ms at 720p)
 SEARCH_EVERY = 5
+THUMBNAILS, THUMBNAIL_PX = 64, 64  # face pictures kept for reports, and their size
 _DET_SIZE = 192
 _LMK_SIZE = 192
 _MIN_DET_SCORE = 0.5
@@ -52,6 +55,9 @@ FEATURE_DTYPE = np.dtype([
     # opening, width (both / eye distance), mouth centre x, y (/ frame width, height)
     ("geometry", np.float32, (MAX_FACES, 4)),
     ("mouth", np.uint8, (MAX_FACES, MOUTH_H, MOUTH_W)),
+    # the lip contour in the reference face's frame (avsync.features.lips): pose and
+    # scale taken out; NaN on frames the mesh skipped
+    ("lips", np.float32, (MAX_FACES, lips.N_LIP, 3)),
 ])
 
 
@@ -120,7 +126,8 @@ class FaceDetector:
 
 
 class FaceLandmarker:
-    """Face mesh: frame + ROI -> 468 landmarks (frame pixels) and presence, or None."""
+    """Face mesh: frame + ROI -> 468 landmarks (x, y in frame pixels, z depth on the same
+    scale), or None when the face is gone (the mesh's presence score)."""
 
     def __init__(self) -> None:
         self._session = _session("face_landmark.onnx")
@@ -130,12 +137,12 @@ class FaceLandmarker:
         points, presence = self._session.run(None, {"input_1": rgb[None]})
         if 1 / (1 + math.exp(-float(presence.ravel()[0]))) < _MIN_PRESENCE:
             return None
-        pts = points.reshape(468, 3)[:, :2] * (roi.size / _LMK_SIZE)
-        return pts + np.array([roi.x0, roi.y0])
+        pts = points.reshape(468, 3) * (roi.size / _LMK_SIZE)
+        return pts + np.array([roi.x0, roi.y0, 0.0])
 
 
 def roi_from_landmarks(points: np.ndarray) -> Box:
-    lo, hi = points.min(axis=0), points.max(axis=0)
+    lo, hi = points[:, :2].min(axis=0), points[:, :2].max(axis=0)
     centre = (lo + hi) / 2
     return Box(float(centre[0]), float(centre[1]), float(max(hi - lo)) * _ROI_SCALE)
 
@@ -218,9 +225,13 @@ class MouthFeaturizer:
     def __init__(self, tracker: FaceTracker | None = None, smoothing: float = 0.5) -> None:
         self.tracker = tracker or FaceTracker()
         self.smoothing = smoothing  # weight of the previous crop position (stabilisation)
+        # a small grey picture of each face when first tracked, for reports to show
+        # whose lips were measured (the first THUMBNAILS tracks: bounded)
+        self.thumbnails: dict[int, np.ndarray] = {}
 
     def reset(self) -> None:
         self.tracker.reset()
+        self.thumbnails.clear()  # track ids start again
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         image = FrameImage(frame)
@@ -232,12 +243,20 @@ class MouthFeaturizer:
             record["track_id"][slot] = track.track_id
             if points is None:  # the mesh skipped this frame: geometry not measured,
                 record["geometry"][slot] = np.nan  # the crop moves on at the last speed
+                record["lips"][slot] = np.nan
                 track.frames_since_mesh += 1
                 if track.mouth_velocity is not None:
                     track.mouth = track.mouth + track.mouth_velocity
             else:
-                record["geometry"][slot] = lip_geometry(points, image.width, image.height)
-                self._follow_mouth(track, points)
+                flat = points[:, :2]
+                record["geometry"][slot] = lip_geometry(flat, image.width, image.height)
+                record["lips"][slot] = lips.normalise(points)
+                self._follow_mouth(track, flat)
+                if track.track_id not in self.thumbnails and \
+                        len(self.thumbnails) < THUMBNAILS:
+                    roi = track.roi
+                    self.thumbnails[track.track_id] = image.gray(
+                        roi.x0, roi.y0, roi.size, roi.size, THUMBNAIL_PX, THUMBNAIL_PX)
             record["mouth"][slot] = self._mouth_crop(image, track)
         return record
 

@@ -19,13 +19,13 @@ import numpy as np
 
 from avsync.features import audio as af
 from avsync.features.face import SEARCH_EVERY, FaceTracker, MouthFeaturizer
-from avsync.media.sources import ANALYSIS_RATE, open_input
+from avsync.media.sources import ANALYSIS_RATE, VIDEO_DECODER_OPTIONS, open_input
 from avsync.model import inputs
 from avsync.model.spec import SPEC, ModelSpec
 from avsync.pipeline import run_source
 from avsync.records import Window
 
-CACHE_VERSION = 3  # 3: lip opening kept beside the crops
+CACHE_VERSION = 4  # 3: lip opening kept beside the crops; 4: the lip contour too
 MEDIA_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".ts", ".m2ts", ".mxf", ".webm", ".flv"}
 
 
@@ -39,6 +39,8 @@ class ClipFeatures:
     audio_t0: float
     # (N,) inner-lip opening / eye distance of the main face; NaN where the mesh skipped
     opening: np.ndarray | None = None
+    # (N, N_LIP, 3) its lip contour, pose-normalised (avsync.features.lips); NaN likewise
+    lips: np.ndarray | None = None
 
     @property
     def duration_s(self) -> float:
@@ -107,8 +109,10 @@ def extract(path: str | Path, landmark_every: int = SPEC.landmark_every,
         audio[at : at + len(w.audio)] = w.audio[: max(0, len(audio) - at)]
     opening = rec["geometry"][np.arange(len(rec)), slot, 0].astype(np.float32)
     opening[~present] = np.nan
+    lips = rec["lips"][np.arange(len(rec)), slot]
+    lips[~present] = np.nan
     return ClipFeatures(Path(path).name, video_t, mouth, present, audio, float(audio_t0),
-                        opening)
+                        opening, lips)
 
 
 def content_hash(path: Path) -> str:
@@ -136,20 +140,22 @@ def cached(path: str | Path, cache_dir: str | Path,
            detect_every: int = SPEC.detect_every) -> ClipFeatures:
     """extract(), kept as .npz under cache_dir (keyed by the file and the front end)."""
     path = Path(path)
-    front = f":mesh{landmark_every}:det{detect_every}:search{SEARCH_EVERY}"
+    decoder = ",".join(f"{k}={v}" for k, v in sorted(VIDEO_DECODER_OPTIONS.items()))
+    front = f":mesh{landmark_every}:det{detect_every}:search{SEARCH_EVERY}" + (
+        f":{decoder}" if decoder else "")  # no options: the key caches had before them
     key = hashlib.sha1(f"{CACHE_VERSION}:{content_hash(path)}{front}".encode()
                        ).hexdigest()[:16]
     file = Path(cache_dir) / f"{path.stem[:40]}-{key}.npz"
     if file.exists():
         z = np.load(file)
         return ClipFeatures(path.name, z["video_t"], z["mouth"], z["present"], z["audio"],
-                            float(z["audio_t0"]), z["opening"])
+                            float(z["audio_t0"]), z["opening"], z["lips"])
     clip = extract(path, landmark_every, detect_every)
     file.parent.mkdir(parents=True, exist_ok=True)
     # a killed run leaves no half-written cache; runs side by side each write their own
     tmp = file.with_suffix(f".{os.getpid()}.part.npz")
     np.savez(tmp, video_t=clip.video_t, mouth=clip.mouth, present=clip.present,
-             audio=clip.audio, audio_t0=clip.audio_t0, opening=clip.opening)
+             audio=clip.audio, audio_t0=clip.audio_t0, opening=clip.opening, lips=clip.lips)
     tmp.replace(file)
     return clip
 
@@ -168,7 +174,7 @@ class GridClip:
     audio_ok: np.ndarray  # (n + 2 pad,) the clip holds this step's audio
     speech: np.ndarray  # (n + 2 pad,) share of the step's 10 ms frames that are speech
     pad: int
-    opening: np.ndarray | None = None  # (n,) lip opening, gaps between mesh frames filled
+    lips: np.ndarray | None = None  # (n, N_LIP, 3) lip contour, gaps between mesh frames filled
 
     @property
     def steps(self) -> int:
@@ -183,7 +189,7 @@ def to_grid(clip: ClipFeatures, source: str = "", spec: ModelSpec = SPEC,
     pad = spec.max_shift + spec.margin if pad is None else pad
     if own_offset_s:  # the sound of picture time t sits at t - own: delay it back
         clip = ClipFeatures(clip.name, clip.video_t, clip.mouth, clip.present, clip.audio,
-                            clip.audio_t0 + own_offset_s, clip.opening)
+                            clip.audio_t0 + own_offset_s, clip.opening, clip.lips)
     n = int(np.floor(clip.duration_s / spec.step_s)) + 1 if len(clip.video_t) else 0
     t0 = float(clip.video_t[0]) if n else 0.0
     grid = t0 + np.arange(n) * spec.step_s
@@ -203,8 +209,7 @@ def to_grid(clip: ClipFeatures, source: str = "", spec: ModelSpec = SPEC,
     loud = (af.speech_band_db(power) > af.SPEECH_LEVEL_DB)[:n_frames]
     loud = np.pad(loud, (0, n_frames - len(loud)))
     speech = loud.reshape(n_audio, spec.mels_per_step).mean(axis=1) * audio_ok
-    opening = None if clip.opening is None else \
-        inputs.fill_gaps(clip.video_t, clip.opening)[idx]
+    lips = None if clip.lips is None else inputs.fill_gaps(clip.video_t, clip.lips)[idx]
     return GridClip(clip.name, source, t0, clip.mouth[idx], video_ok, mel, audio_ok,
-                    speech.astype(np.float32), pad, opening)
+                    speech.astype(np.float32), pad, lips)
 

@@ -86,9 +86,14 @@ class ModelScorer:
             reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
             raise UsageError(f"--model {path}: not a loadable ONNX model ({reason})") from None
         names = {i.name for i in self.session.get_inputs()}
-        if not {"mouth", "mel"} <= names:
+        if "mel" not in names or not names & {"mouth", "lips"} or names - {"mouth", "mel",
+                                                                             "lips"}:
             raise UsageError(f"--model {path}: not an avsync sync model (its inputs are "
-                             f"{', '.join(sorted(names))}; expected mouth and mel)")
+                             f"{', '.join(sorted(names))}; expected mel with mouth, lips "
+                             "or both)")
+        # what the model's front reads: the mouth crops, the lip contour, or both
+        self.reads_crop = "mouth" in names
+        self.reads_lips = "lips" in names
         calib = _calibration(path)
         # evidence (prominence x steps) -> confidence (fitted knots; the scale is the
         # one-parameter fallback) and the evidence below which a window is low
@@ -99,8 +104,6 @@ class ModelScorer:
         knots = np.array(calib.get("confidence_knots") or [], float).reshape(-1, 2)
         knots = knots[knots[:, 0] > 0]  # interpolated in log evidence
         self.confidence_knots = knots if len(knots) else None
-        # a model trained with the lip-landmark input takes it as a third input
-        self.geometry = "geometry" in {i.name for i in self.session.get_inputs()}
         # pass scores by (track, grid pass): a pass's audio lies inside every window
         # that holds the pass (the audio margin), so its scores are the same in each
         self._cache: dict[tuple, np.ndarray] = {}
@@ -117,7 +120,7 @@ class ModelScorer:
         passes = self._grid_passes(track, window) or self._window_passes(track, window)
         if passes is None:
             return None
-        opening = inputs.fill_gaps(track.times, track.opening) if self.geometry else None
+        lips = inputs.fill_gaps(track.times, track.lips) if self.reads_lips else None
         audio_lo = window.audio_t0
         audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
         total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
@@ -126,7 +129,7 @@ class ModelScorer:
             key = None if grid_pass is None else (grid_pass, steps.tobytes())
             out = self._cache.get(key) if key is not None else None
             if out is None:
-                out = self._run_pass(track, window, t_start, frames, steps, opening)
+                out = self._run_pass(track, window, t_start, frames, steps, lips)
                 if key is not None:
                     self._remember(key, out)
             ok = inputs.pairs_with_audio(t_start, steps * SPEC.step_s, audio_lo, audio_hi,
@@ -179,12 +182,15 @@ class ModelScorer:
         return passes
 
     def _run_pass(self, track: FaceTrack, window: Window, t_start: float, frames: np.ndarray,
-                  steps: np.ndarray, opening: np.ndarray | None) -> np.ndarray:
-        """(candidates, SPEC.frames) scores of one pass: the crops of `frames` against the
-        audio under every candidate offset (-inf where a block does not reach)."""
-        feed = {"mouth": inputs.mouth_input(track.mouth[frames])[None]}
-        if opening is not None:
-            feed["geometry"] = inputs.geometry_input(opening[frames])[None]
+                  steps: np.ndarray, lips: np.ndarray | None) -> np.ndarray:
+        """(candidates, SPEC.frames) scores of one pass: the crops and/or lip contours of
+        `frames` against the audio under every candidate offset (-inf where a block does
+        not reach)."""
+        feed = {}
+        if self.reads_crop:
+            feed["mouth"] = inputs.mouth_input(track.mouth[frames])[None]
+        if lips is not None:
+            feed["lips"] = inputs.lips_input(lips[frames])[None]
         out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
         for c in _block_centres(int(steps.min()), int(steps.max())):
             shift = steps - c + SPEC.max_shift  # position of each offset in this block

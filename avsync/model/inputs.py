@@ -11,9 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from avsync.features import audio as af
+from avsync.features import lips
 from avsync.model.spec import SPEC, ModelSpec
 
 MEL_FLOOR_DB = 80.0  # below the loudest bin of a pass: silence and padding look alike
+# typical spread of a lip point's position within a 0.6 s pass, and of its change per
+# frame, in eye-distance units (medians over the training clips: 0.008, 0.0045)
+LIP_POSITION_SCALE = 0.01
+LIP_VELOCITY_SCALE = 0.005
+LIP_FEATURES = 2 * lips.N_LIP * 3  # positions and their changes
 
 
 def grid_times(t_start: float, spec: ModelSpec = SPEC) -> np.ndarray:
@@ -41,19 +47,25 @@ def mouth_input(crops: np.ndarray) -> np.ndarray:
 
 
 def fill_gaps(times: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """NaN entries (frames the face mesh skipped) interpolated from their neighbours."""
-    ok = np.isfinite(values)
+    """(frames, ...) values with NaN frames (the face mesh skipped them) interpolated
+    from their neighbours in time."""
+    ok = np.isfinite(values).reshape(len(values), -1).all(axis=1)
     if ok.all() or not ok.any():
         return np.nan_to_num(values).astype(np.float32)
-    return np.interp(times, times[ok], values[ok]).astype(np.float32)
+    flat = values[ok].reshape(int(ok.sum()), -1)
+    filled = np.stack([np.interp(times, times[ok], col) for col in flat.T], axis=1)
+    return filled.reshape(values.shape).astype(np.float32)
 
 
-def geometry_input(opening: np.ndarray) -> np.ndarray:
-    """(frames,) lip opening -> (frames, 2) float32: the opening and its change, normalised
-    per pass (the speaker's mouth size and the tracker's scale drop out)."""
-    x = opening.astype(np.float32)
-    x = (x - x.mean()) / (x.std() + 1e-3)
-    return np.stack([x, np.diff(x, prepend=x[:1])], axis=1)
+def lips_input(lips: np.ndarray) -> np.ndarray:
+    """(frames, N_LIP, 3) lip contours (gaps filled) -> (frames, LIP_FEATURES) float32:
+    each point's position relative to its mean over the pass (the speaker's resting
+    mouth shape drops out: what is left is how the mouth moves) and its change since
+    the previous frame, on fixed scales (typical spreads in eye-distance units)."""
+    x = lips.astype(np.float32)
+    moved = (x - x.mean(axis=0, keepdims=True)) / LIP_POSITION_SCALE
+    velocity = np.diff(x, axis=0, prepend=x[:1]) / LIP_VELOCITY_SCALE
+    return np.concatenate([moved.reshape(len(x), -1), velocity.reshape(len(x), -1)], axis=1)
 
 
 def sample_chunk(samples: np.ndarray, audio_t0: float, first: float, n: int,

@@ -1,8 +1,9 @@
-"""The sync network (torch): mouth CNN + RNN, audio CNN, cross-modal attention, a score
-for every (video step, candidate offset) pair.
+"""The sync network (torch): mouth CNN and/or lip-contour MLP + RNN, audio CNN,
+cross-modal attention, a score for every (video step, candidate offset) pair.
 
-    mouth (B, T, 48, 96) ─► per-frame 2D CNN on [crop, frame difference] ─► bi-GRU
-                            over the pass ─► v (B, T, D)
+    mouth (B, T, 48, 96) ─► per-frame 2D CNN on [crop, frame difference] ─┐ (front
+    lips (B, T, 240) ────► per-frame MLP on the lip contour and its motion ┴ "crop",
+                           "lips" or "fused": one or both) ─► bi-GRU ─► v (B, T, D)
     log-mel (B, 4L, 40) ──► Conv1d stack, one step per 40 ms ─► a (B, L, D)
     for every shift s:  video step t attends to the audio steps around its partner
                         t - s (+-band, a learned position per slot) ─► context
@@ -15,6 +16,10 @@ whenever that much exists. Training can then use clips shorter than the shift ra
 nothing about where a clip's sound starts or stops can hint at the offset. Scores
 are per pair, so a window of any length is scored by averaging its steps' scores
 over shifts, each step's centred on its mean (avsync.model.infer).
+
+The crop CNN can also be trained to predict the lip contour from the pixels
+(`aux_lips`, a training-only head): it must then encode the mouth's shape, which is
+the same for every face, rather than whatever tells this face from the others.
 """
 
 from __future__ import annotations
@@ -25,8 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from avsync.model.inputs import pair_index
+from avsync.features.lips import N_LIP
+from avsync.model.inputs import LIP_FEATURES, pair_index
 from avsync.model.spec import SPEC, ModelSpec
+
+FRONTS = ("crop", "lips", "fused")  # what the video side reads
 
 
 def _conv2d(cin: int, cout: int) -> nn.Sequential:
@@ -42,27 +50,47 @@ def _conv1d(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Sequential:
 
 
 class MouthEncoder(nn.Module):
-    """(B, T, H, W) normalised mouth crops -> (B, T, D)."""
+    """Per-frame mouth features -> (B, T, D) over the pass: the crop CNN on (B, T, H, W)
+    normalised crops, the lip MLP on (B, T, LIP_FEATURES) contours, or both side by side,
+    then a bidirectional GRU."""
 
-    def __init__(self, dim: int, spec: ModelSpec, geometry: int = 0) -> None:
+    def __init__(self, dim: int, spec: ModelSpec, front: str = "crop") -> None:
         super().__init__()
-        self.cnn = nn.Sequential(_conv2d(2, 16), _conv2d(16, 32), _conv2d(32, 64),
-                                 _conv2d(64, 128))
-        cells = math.ceil(spec.mouth_h / 16) * math.ceil(spec.mouth_w / 16)
-        # flattened, not pooled: where the lips are in the crop (open, closed) matters
-        self.project = nn.Sequential(nn.Linear(128 * cells, dim), nn.ReLU(inplace=True))
-        self.rnn = nn.GRU(dim + geometry, dim // 2, batch_first=True, bidirectional=True)
+        if front not in FRONTS:
+            raise ValueError(f"front {front!r}: one of {', '.join(FRONTS)}")
+        self.front = front
+        width = 0
+        if front in ("crop", "fused"):
+            self.cnn = nn.Sequential(_conv2d(2, 16), _conv2d(16, 32), _conv2d(32, 64),
+                                     _conv2d(64, 128))
+            cells = math.ceil(spec.mouth_h / 16) * math.ceil(spec.mouth_w / 16)
+            # flattened, not pooled: where the lips are in the crop (open, closed) matters
+            self.project = nn.Sequential(nn.Linear(128 * cells, dim), nn.ReLU(inplace=True))
+            width += dim
+        if front in ("lips", "fused"):
+            self.lips = nn.Sequential(nn.Linear(LIP_FEATURES, dim), nn.ReLU(inplace=True),
+                                      nn.Linear(dim, dim), nn.ReLU(inplace=True))
+            width += dim
+        self.rnn = nn.GRU(width, dim // 2, batch_first=True, bidirectional=True)
 
-    def forward(self, mouth: torch.Tensor, geometry: torch.Tensor | None = None
-                ) -> torch.Tensor:
+    def crop_features(self, mouth: torch.Tensor) -> torch.Tensor:
+        """(B, T, H, W) -> (B, T, D) per frame, before the RNN."""
         b, t, h, w = mouth.shape
         # motion is what carries the speech: give the CNN the change since the last frame
         diff = torch.cat([torch.zeros_like(mouth[:, :1]), mouth[:, 1:] - mouth[:, :-1]], 1)
         x = torch.stack([mouth, diff], 2).reshape(b * t, 2, h, w)
-        x = self.project(self.cnn(x).flatten(1)).reshape(b, t, -1)
-        if geometry is not None:  # lip landmarks beside the pixels
-            x = torch.cat([x, geometry], -1)
-        return self.rnn(x)[0]
+        return self.project(self.cnn(x).flatten(1)).reshape(b, t, -1)
+
+    def forward(self, mouth: torch.Tensor | None, lips: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(v (B, T, D), the crop's per-frame features or None)."""
+        parts, crop = [], None
+        if self.front != "lips":
+            crop = self.crop_features(mouth)
+            parts.append(crop)
+        if self.front != "crop":
+            parts.append(self.lips(lips))
+        return self.rnn(torch.cat(parts, -1))[0], crop
 
 
 class AudioEncoder(nn.Module):
@@ -118,29 +146,40 @@ class PairHead(nn.Module):
 
 
 class SyncScorer(nn.Module):
-    """(mouth (B, T, H, W), mel (B, 4L, M)[, geometry (B, T, 2)]) -> scores (B, shifts, T);
-    higher = that video step and that shift's audio belong together. L = T + 2
-    max_shift + 2 margin audio steps (avsync.model.inputs.audio_input)."""
+    """(mouth (B, T, H, W), mel (B, 4L, M), lips (B, T, LIP_FEATURES)) -> scores (B,
+    shifts, T); higher = that video step and that shift's audio belong together. L = T
+    + 2 max_shift + 2 margin audio steps (avsync.model.inputs.audio_input). The video
+    inputs the front does not read may be None."""
 
     def __init__(self, spec: ModelSpec = SPEC, dim: int = 128, hidden: int = 64,
-                 dropout: float = 0.1, geometry: bool = False) -> None:
+                 dropout: float = 0.1, front: str = "crop", aux_lips: bool = False) -> None:
         super().__init__()
         self.spec = spec
-        self.geometry = geometry  # a third input: the lip opening per step (B, T, 2)
+        self.front = front
         self.drop = nn.Dropout(dropout)
-        self.video = MouthEncoder(dim, spec, 2 if geometry else 0)
+        self.video = MouthEncoder(dim, spec, front)
         self.audio = AudioEncoder(dim, spec)
         self.head = PairHead(spec, dim, hidden)
+        # training only: the lip contour (positions, N_LIP x 3) predicted from the crop
+        self.lip_head = nn.Linear(dim, N_LIP * 3) if aux_lips and front != "lips" else None
 
     @property
     def slot(self) -> nn.Parameter:
         return self.head.slot
 
-    def forward(self, mouth: torch.Tensor, mel: torch.Tensor,
-                geometry: torch.Tensor | None = None) -> torch.Tensor:
-        v = self.drop(self.video(mouth, geometry))  # (B, T, D)
+    def forward(self, mouth: torch.Tensor | None, mel: torch.Tensor,
+                lips: torch.Tensor | None = None) -> torch.Tensor:
+        return self.scores_and_lips(mouth, mel, lips)[0]
+
+    def scores_and_lips(self, mouth: torch.Tensor | None, mel: torch.Tensor,
+                        lips: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The scores, and the lip contour predicted from the crops (aux_lips) or None."""
+        v, crop = self.video(mouth, lips)
         a = self.drop(self.audio(mel))  # (B, L, D)
-        return self.head(v, a)
+        scores = self.head(self.drop(v), a)
+        predicted = None if self.lip_head is None else self.lip_head(crop)
+        return scores, predicted
 
 
 def parameter_count(model: nn.Module) -> int:

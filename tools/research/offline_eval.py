@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from avsync.estimate.offset import Curve, peak  # noqa: E402
 from avsync.model import data  # noqa: E402
-from avsync.model.augment import normalise_mel, normalise_mouth  # noqa: E402
+from avsync.model.augment import normalise_mel  # noqa: E402
 from avsync.model.spec import SPEC  # noqa: E402
 from tools.eval_sets import suite  # noqa: E402
 
@@ -41,31 +41,33 @@ BLOCKS = (-16, 0, 16)  # centres of the shift blocks that cover +-NATIVE
 PAD = max(BLOCKS) + SPEC.max_shift + SPEC.margin  # audio steps every block reads
 
 
-def own_model_scores(model, clip: data.GridClip, geometry: bool = False) -> np.ndarray:
+def own_model_scores(model, clip: data.GridClip) -> np.ndarray:
     """(n, 2 NATIVE + 1) scores of video step t against native shift j (audio t - j)."""
+    from avsync.model.train import model_inputs
+
     n, k, m, per = clip.steps, SPEC.max_shift, SPEC.margin, SPEC.mels_per_step
     firsts = list(range(0, max(1, n - PROBE + 1), PROBE))
     if n > PROBE and firsts[-1] + PROBE < n:
         firsts.append(n - PROBE)
-    mouths, mels, geos, where = [], [], [], []
+    mouths, mels, lips, where = [], [], [], []
     for first in firsts:
         pick = np.clip(np.arange(first, first + PROBE), 0, n - 1)
         for c in BLOCKS:
             lo = (first - c - k - m + clip.pad) * per
             mouths.append(clip.mouth[pick])
             mels.append(clip.mel[lo : lo + (PROBE + 2 * k + 2 * m) * per])
-            if geometry:
-                from avsync.model.inputs import geometry_input
-
-                geos.append(geometry_input(clip.opening[pick]))
+            lips.append(clip.lips[pick])
             where.append((first, c))
     with torch.no_grad():
-        mouth = normalise_mouth(torch.from_numpy(np.stack(mouths)).float())
+        mouth, lip = model_inputs(model, torch.from_numpy(np.stack(mouths)).float(),
+                                  torch.from_numpy(np.stack(lips)))
         mel = normalise_mel(torch.from_numpy(np.stack(mels)))
-        geo = torch.from_numpy(np.stack(geos)) if geometry else None
-        out = torch.cat([model(*args) for args in zip(
-            mouth.split(64), mel.split(64), *( [geo.split(64)] if geometry else []),
-            strict=True)]).numpy()
+        out = []
+        for i in range(0, len(mel), 64):
+            part = slice(i, i + 64)
+            out.append(model(None if mouth is None else mouth[part], mel[part],
+                             None if lip is None else lip[part]))
+        out = torch.cat(out).numpy()
     native = np.full((n, 2 * NATIVE + 1), np.nan, np.float32)
     for (first, c), scores in zip(where, out, strict=True):
         for t in range(PROBE):
@@ -159,6 +161,11 @@ def summarise(rows: list[dict]) -> dict:
              and zero.get(r["clip"]) is not None]
     win = [within(w, r["offset_ms"]) for r in rows for w in r["windows_ms"]]
     probe = [within(w, r["offset_ms"]) for r in rows for w in r["probes_ms"]]
+    # against the clip's own answer (its median estimate - shift): window noise alone
+    probe_own = [within(w, r["offset_ms"] + r["bias_ms"]) for r in rows
+                 if r["bias_ms"] is not None for w in r["probes_ms"]]
+    win_own = [within(w, r["offset_ms"] + r["bias_ms"]) for r in rows
+               if r["bias_ms"] is not None for w in r["windows_ms"]]
     return {"cases": len(rows),
             "clip_acc": float(np.mean([within(r["clip_estimate_ms"], r["offset_ms"])
                                        for r in rows])),
@@ -167,31 +174,39 @@ def summarise(rows: list[dict]) -> dict:
             "coverage": len(err) / max(1, len(rows)),
             "shift_consistency": float(np.mean(moved)) if moved else None,
             "window_3s": float(np.mean(win)) if win else None,
-            "window_15": float(np.mean(probe)) if probe else None}
+            "window_15": float(np.mean(probe)) if probe else None,
+            "window_3s_own": float(np.mean(win_own)) if win_own else None,
+            "window_15_own": float(np.mean(probe_own)) if probe_own else None}
 
 
-def run(native_of, sets: list, pad: int = PAD) -> dict:
+def run(native_of, sets: list, pad: int = PAD, mesh_every: int = SPEC.landmark_every) -> dict:
     rows = []
     for c in sets:
-        clip = data.to_grid(data.cached(c.path, data.default_cache_dir()), c.set, pad=pad)
+        clip = data.to_grid(data.cached(c.path, data.default_cache_dir(),
+                                        landmark_every=mesh_every), c.set, pad=pad)
         native = native_of(clip, c)
         for r in evaluate_clip(native, clip):
             rows.append({**r, "clip": c.clip, "set": c.set, "trusted": c.trusted})
-    out = {"all trusted": summarise([r for r in rows if r["trusted"]])}
-    for name in dict.fromkeys(r["set"] for r in rows):
-        out[name] = summarise([r for r in rows if r["set"] == name])
-    per_clip = {}
+    per_clip: dict[str, list[float]] = {}
     for r in rows:
         if r["clip_estimate_ms"] is not None:
             per_clip.setdefault(f"{r['set']}: {r['clip']}", []).append(
                 r["clip_estimate_ms"] - r["offset_ms"])
-    out["per_clip_bias_ms"] = {k: round(float(np.median(v)), 1) for k, v in per_clip.items()}
+    bias = {k: round(float(np.median(v)), 1) for k, v in per_clip.items()}
+    for r in rows:
+        r["bias_ms"] = bias.get(f"{r['set']}: {r['clip']}")
+    out = {"all trusted": summarise([r for r in rows if r["trusted"]])}
+    if not all(r["trusted"] for r in rows):
+        out["all in doubt"] = summarise([r for r in rows if not r["trusted"]])
+    for name in dict.fromkeys(r["set"] for r in rows):
+        out[name] = summarise([r for r in rows if r["set"] == name])
+    out["per_clip_bias_ms"] = bias
     return {"summary": out, "rows": rows}
 
 
 def print_summary(summary: dict) -> None:
     keys = ["clip_acc", "median_abs_ms", "mean_signed_ms", "coverage", "shift_consistency",
-            "window_3s", "window_15", "cases"]
+            "window_3s", "window_15", "window_3s_own", "window_15_own", "cases"]
     groups = [g for g in summary if g != "per_clip_bias_ms"]
     print(f"{'':22}" + "".join(f"{g[:16]:>17}" for g in groups))
     for key in keys:
@@ -208,8 +223,11 @@ def main() -> int:
     parser.add_argument("--asd", action="store_true", help="the ASD-encoder variant")
     parser.add_argument("--suite", default="validation")
     parser.add_argument("--out")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--mesh-every", type=int, default=SPEC.landmark_every,
+                        help="the front end's face-mesh cadence the model was trained on")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     state = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     if args.asd:
         from tools.research.asd_head import load_model, native_scores
@@ -220,9 +238,8 @@ def main() -> int:
         from avsync.model.export import load_checkpoint
 
         model = load_checkpoint(Path(args.checkpoint))
-        geometry = bool(model.geometry)
-        native_of = lambda clip, c: own_model_scores(model, clip, geometry)  # noqa: E731
-    result = run(native_of, suite(args.suite))
+        native_of = lambda clip, c: own_model_scores(model, clip)  # noqa: E731
+    result = run(native_of, suite(args.suite), mesh_every=args.mesh_every)
     print_summary(result["summary"])
     for k, v in result["summary"]["per_clip_bias_ms"].items():
         print(f"  {v:+7.1f}  {k}")

@@ -11,11 +11,13 @@ import numpy as np
 
 from avsync.errors import BadInputError
 from avsync.estimate.jumps import find_jumps
-from avsync.estimate.offset import MEASURED, NO_FACE
+from avsync.estimate.offset import MEASURED, NO_FACE, Curve
 from avsync.estimate.pattern import PatternAnalyser, PatternResult, unseen_part
 from avsync.estimate.robust import theil_sen
+from avsync.evidence import EvidenceKeeper, thumbnail_uri
 from avsync.features.combined import CombinedFeaturizer
 from avsync.features.luma import LumaFeaturizer
+from avsync.limits import MAX_OFFSET_MS
 from avsync.lipsync import LipSyncAnalyser, LipSyncConfig
 from avsync.media.sources import ANALYSIS_RATE, open_input
 from avsync.pipeline import RunResult, run_source
@@ -47,6 +49,10 @@ class CheckConfig:
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     timeout_s: float = 10.0  # URLs: how long to wait for the server to open and send data
     audio_track: int | None = None  # 0-based; None: the one with speech (media.tracks)
+    # lip sync, for reports: keep the crops and sound of a few windows (avsync.evidence),
+    # and a small picture of the speaker's face
+    evidence: bool = False
+    thumbnail: bool = False
 
 
 def check_file(
@@ -72,7 +78,7 @@ def check_file(
     probe_info = probe.info
     probe.container.close()
     fps = (probe_info.video.fps if probe_info.video else None) or 25.0
-    analyser = LipSyncAnalyser(config.lipsync, fps)
+    analyser = _lipsync_analyser(config, fps)
     lipsync_run = dict(hop_s=config.lipsync.hop_s, window_s=config.lipsync.window_s,
                        audio_margin_s=analyser.audio_margin_s)
     if config.method == "auto":
@@ -84,14 +90,20 @@ def check_file(
         if not both.skipped_lipsync:
             common = _common(info, run, config, warnings=_warnings(info, run))
             return lipsync_report(analyser, config.tolerance, fps, common,
-                                  config.min_confidence)
+                                  config.min_confidence, config.thumbnail)
         # beeps and flashes that paired into nothing (so not a test signal) made it skip
         # lip sync for a while: read it again for lip sync alone, as before
-        analyser = LipSyncAnalyser(config.lipsync, fps)
+        analyser = _lipsync_analyser(config, fps)
     info, run = _run(path, config, analyser.front_end(), analyser, on_progress,
                      **lipsync_run)
     common = _common(info, run, config, warnings=_warnings(info, run))
-    return lipsync_report(analyser, config.tolerance, fps, common, config.min_confidence)
+    return lipsync_report(analyser, config.tolerance, fps, common, config.min_confidence,
+                          config.thumbnail)
+
+
+def _lipsync_analyser(config: CheckConfig, fps: float) -> LipSyncAnalyser:
+    return LipSyncAnalyser(config.lipsync, fps,
+                           evidence=EvidenceKeeper() if config.evidence else None)
 
 
 class _TestSignalOrLipSync:
@@ -160,7 +172,10 @@ def _warnings(info: MediaInfo, run: RunResult) -> list[str]:
     warnings = []
     if run.ended_early:
         warnings.append(f"input ended early ({run.ended_early}); measured what was readable")
-    if info.duration_s and run.last_t is not None and run.last_t < info.duration_s - 1.0:
+    # a timestamp jump re-bases the media clock (a splice's gap is not media): then the
+    # clock ends early by the jump, which is no truncation
+    if info.duration_s and run.last_t is not None and run.last_t < info.duration_s - 1.0 \
+            and not run.stats.timestamp_jumps:
         warnings.append(f"media ends at {run.last_t:.1f} s of the {info.duration_s:.1f} s the "
                         "container declares (truncated?)")
     if run.stats.decode_errors:
@@ -230,53 +245,74 @@ def _pattern_report(
     detail = {"events": sum(result.inliers), "flashes": result.flashes, "beeps": result.beeps,
               "period_s": result.period_s,
               "offset_start_ms": round(ends[0], 3), "offset_end_ms": round(ends[1], 3)}
+    why = (f"{sum(result.inliers)} flash/beep events paired of {result.flashes} flashes "
+           f"and {result.beeps} beeps, within {spread_ms:.1f} ms of each other")
     return Report(method="test-signal", offset_ms=mean_ms, confidence=confidence,
                   drift_ms_per_min=None if result.drift is None else drift_ms * 60,
-                  verdict=verdict, windows=windows, reason=reason, detail=detail, **common)
+                  verdict=verdict, windows=windows, reason=reason, detail=detail, why=why,
+                  **common)
 
 
-def _lipsync_segments(analyser: LipSyncAnalyser, measured: list, fps: float,
-                      detail: dict) -> list[dict]:
-    """Offset jumps that persist, and the offset of each stretch between them (from the
-    average of its windows' curves); [] when the offset holds still."""
-    if len(measured) < 8:
-        return []
+def _lipsync_segments(analyser: LipSyncAnalyser, sure: list, fps: float,
+                      min_confidence: float) -> tuple[list, list[dict]]:
+    """Offset jumps that persist among the sure windows (confidence >= min_confidence),
+    and the offset of each stretch between them (from the average of its windows'
+    curves). ([], []) when the offset holds still, or when a stretch is not sure
+    enough to judge on its own: then the whole clip's estimate decides."""
+    if len(sure) < 8:
+        return [], []
     frame_ms = 1000.0 / fps
-    jumps = find_jumps(np.array([w.t for w in measured]),
-                       np.array([w.offset_s * 1e3 for w in measured]),
+    jumps = find_jumps(np.array([w.t for w in sure]),
+                       np.array([w.offset_s * 1e3 for w in sure]),
                        min_step_ms=max(2 * frame_ms, 60.0))
     if not jumps:
-        return []
+        return [], []
     times = [w.t for w in analyser.result.windows]  # increasing: one window per hop
     bounds = [0] + [bisect_left(times, j.t) for j in jumps] + [None]
     segments = []
     for first, stop in zip(bounds, bounds[1:], strict=False):
         est = analyser.clip_estimate(first, stop)
+        if est is None or est.offset_s is None or est.confidence < min_confidence:
+            return [], []
         windows = analyser.result.windows[first:stop]
-        measured_est = est is not None and est.offset_s is not None
         segments.append({"t0": round(windows[0].t, 2), "t1": round(windows[-1].t, 2),
-                         "offset_ms": round(float(est.offset_s) * 1e3, 1) if measured_est
-                         else None,
-                         "confidence": round(float(est.confidence), 3) if measured_est
-                         else 0.0})
-    detail["jumps"] = [{"t": round(j.t, 2), "from_ms": round(j.from_ms, 1),
-                        "to_ms": round(j.to_ms, 1)} for j in jumps]
-    detail["segments"] = segments
-    return segments
+                         "offset_ms": round(float(est.offset_s) * 1e3, 1),
+                         "confidence": round(float(est.confidence), 3)})
+    return jumps, segments
+
+
+def at_range_edge(curve: Curve) -> bool:
+    """The clip's best offset is the first or last candidate or next to it: the true
+    offset may lie beyond the search range (a curve rising toward its end)."""
+    scores = curve.scores
+    if not np.isfinite(scores).any():
+        return False
+    best = int(np.nanargmax(scores))
+    scored = np.flatnonzero(np.isfinite(scores))
+    return bool(best <= scored[0] + 1 or best >= scored[-1] - 1)
+
+
+def beyond_range_hint(max_offset_ms: float) -> str:
+    widest = MAX_OFFSET_MS.hi
+    if max_offset_ms >= widest:
+        return f"the offset may be beyond ±{max_offset_ms:.0f} ms, the widest search"
+    return f"the offset may be beyond ±{max_offset_ms:.0f} ms: try --max-offset {widest:.0f}"
 
 
 def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common: dict,
-                   min_confidence: float = DEFAULT_MIN_CONFIDENCE) -> Report:
+                   min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                   thumbnail: bool = False) -> Report:
     res = analyser.result
     windows = [WindowResult(w.t, None if w.offset_s is None else w.offset_s * 1e3,
                             w.confidence, w.status) for w in res.windows]
+    max_offset_ms = analyser.config.max_offset_s * 1e3
     detail = {"faces_seen": res.faces_seen,
               "windows_by_status": dict(Counter(w.status for w in res.windows)),
               "window_s": analyser.config.window_s, "hop_s": analyser.config.hop_s,
-              "max_offset_ms": analyser.config.max_offset_s * 1e3,
+              "max_offset_ms": max_offset_ms,
               **analyser.scorer.describe()}
     method = analyser.method
-    clip = analyser.clip_estimate()
+    clip, curve = analyser.clip_estimate_and_curve()
     if clip is None or clip.offset_s is None:
         counts = detail["windows_by_status"]
         if not counts.get(NO_FACE, 0) < len(res.windows):
@@ -284,31 +320,32 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         elif clip is None:
             reason = "no window with both a face and speech"
         else:
-            reason = "lip movement and sound do not line up clearly enough to measure"
+            reason = ("lip movement and sound do not line up clearly enough to measure; "
+                      + beyond_range_hint(max_offset_ms))
         return Report(method=method, offset_ms=None, confidence=0.0, drift_ms_per_min=None,
                       verdict=UNMEASURED, reason=reason, windows=windows, detail=detail,
                       **common)
     measured = [w for w in res.windows if w.status == MEASURED]
+    sure = [w for w in measured if w.confidence >= min_confidence]
     mean_ms = clip.offset_s * 1e3
     drift = None
-    segments = _lipsync_segments(analyser, measured, fps, detail)
+    jumps, segments = _lipsync_segments(analyser, sure, fps, min_confidence)
     if segments:  # a splice: judge every stretch; a drift across a jump means nothing
-        outside = [s for s in segments if s["offset_ms"] is not None
-                   and not tol.contains(s["offset_ms"])]
+        detail["jumps"] = [{"t": round(j.t, 2), "from_ms": round(j.from_ms, 1),
+                            "to_ms": round(j.to_ms, 1)} for j in jumps]
+        detail["segments"] = segments
+        outside = [s for s in segments if not tol.contains(s["offset_ms"])]
         verdict, reason = PASS, None
-        # the verdict rests on the stretches that decide it: one sure stretch outside
-        # is enough to fail; a pass needs every stretch to be sure
-        known_segments = [s for s in segments if s["offset_ms"] is not None]
-        decided_confidence = (max(s["confidence"] for s in outside) if outside
-                              else min((s["confidence"] for s in known_segments),
-                                       default=0.0))
+        # the verdict rests on the stretches that decide it: one stretch outside is
+        # enough to fail (the surest of them), a pass needs every stretch
+        confidence = (max(s["confidence"] for s in outside) if outside
+                      else min(s["confidence"] for s in segments))
         if outside:
             worst = max(outside, key=lambda s: abs(s["offset_ms"]))
             verdict = FAIL
             reason = (f"the offset jumps {len(segments) - 1} time(s); from {worst['t0']:.0f} s "
                       f"to {worst['t1']:.0f} s it is {worst['offset_ms']:+.0f} ms")
-        known = [s["offset_ms"] for s in segments if s["offset_ms"] is not None]
-        ends = (known[0], known[-1]) if known else (mean_ms, mean_ms)
+        ends = (segments[0]["offset_ms"], segments[-1]["offset_ms"])
     else:
         ends_fit = (mean_ms, 0.0)
         if len(measured) >= 5 and measured[-1].t - measured[0].t >= 20.0:
@@ -319,15 +356,45 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         verdict, reason, ends = verdict_over_span(
             mean_ms, 0.0 if drift is None else drift, res.windows[0].t, res.windows[-1].t,
             ends_fit[0] if drift is not None else mean_ms, tol)
-        decided_confidence = clip.confidence
+        confidence = clip.confidence
     detail["offset_start_ms"] = round(float(ends[0]), 1)
     detail["offset_end_ms"] = round(float(ends[1]), 1)
     detail["min_confidence"] = min_confidence
-    if decided_confidence < min_confidence:  # the estimate stays in the report, unjudged
-        would = "pass" if verdict == PASS else "fail"
+    would = "pass" if verdict == PASS else "fail"
+    edge = not segments and at_range_edge(curve)
+    if edge:  # never a verdict on a peak that may be the range's end, not the offset's
         verdict, reason = UNCERTAIN, (
-            f"confidence {decided_confidence:.2f} is below {min_confidence:g}: the "
+            f"the best offset sits at the edge of the ±{max_offset_ms:.0f} ms search; "
+            + beyond_range_hint(max_offset_ms))
+    elif confidence < min_confidence:  # the estimate stays in the report, unjudged
+        verdict, reason = UNCERTAIN, (
+            f"confidence {confidence:.2f} is below {min_confidence:g}: the "
             f"estimate would {would}, but is not sure enough to judge (--min-confidence)")
-    return Report(method=method, offset_ms=mean_ms, confidence=clip.confidence,
+        # sure windows that disagree with each other: no offset in the range fits
+        if len(sure) < 0.5 * max(1, len(measured)):
+            reason += "; " + beyond_range_hint(max_offset_ms)
+    detail["at_range_edge"] = edge
+    face = analyser.speaker_thumbnail() if thumbnail else None
+    return Report(method=method, offset_ms=mean_ms, confidence=confidence,
                   drift_ms_per_min=None if drift is None else drift * 60, verdict=verdict,
-                  reason=reason, windows=windows, detail=detail, **common)
+                  reason=reason, windows=windows, detail=detail,
+                  why=_why_lipsync(mean_ms, measured, segments, edge, max_offset_ms, fps),
+                  evidence=analyser.evidence.chosen() if analyser.evidence else [],
+                  thumbnail=None if face is None else thumbnail_uri(face), **common)
+
+
+def _why_lipsync(offset_ms: float, measured: list, segments: list, edge: bool,
+                 max_offset_ms: float, fps: float) -> str:
+    """One sentence on what the confidence rests on (the text and HTML reports)."""
+    if edge:
+        return f"the best offset sits at the edge of the ±{max_offset_ms:.0f} ms search"
+    if segments:
+        return (f"the offset jumps: {len(segments)} stretches, each measured on its own from "
+                "the windows that agree within it")
+    if not measured:
+        return ("no window is clear on its own; the average of all the windows' curves "
+                "gives the offset")
+    frame_ms = 1000.0 / fps
+    agree = sum(abs(w.offset_s * 1e3 - offset_ms) <= frame_ms for w in measured)
+    return (f"{agree} of {len(measured)} measured windows agree within a frame "
+            f"({frame_ms:.0f} ms) of {offset_ms:+.0f} ms")

@@ -14,11 +14,17 @@ import tempfile
 from pathlib import Path
 
 from avsync import __version__
-from avsync.report import why_no_drift
+from avsync.report import DEFAULT_MIN_CONFIDENCE, why_no_drift
 
 CHART_BINS = 600
 NICE_LIMITS_MS = (50, 100, 200, 300, 500, 1000, 2000, 5000, 10_000)
-W, H, PAD_L, PAD_R, PAD_T, PAD_B = 900, 260, 56, 12, 12, 30
+W, PAD_L, PAD_R = 900, 56, 12
+# the chart's rows, top to bottom: the offset, the status strip (below the offset axis,
+# never on one of its gridlines), the confidence with the --min-confidence line, times
+OFFSET_TOP, OFFSET_BOTTOM = 12, 196
+STRIP_TOP, STRIP_H = 206, 6
+CONF_TOP, CONF_BOTTOM = 226, 286
+H = 306
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "uncertain": "#bf8700",
            "unmeasured": "#6e7781", "bad_input": "#6e7781", "timeout": "#6e7781",
            "internal_error": "#8250df"}
@@ -44,6 +50,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 height:10px;margin-right:4px;vertical-align:middle}
 section.file{border-top:2px solid #d0d7de;margin-top:32px;padding-top:8px}
 small{color:#57606a}pre{white-space:pre-wrap}td:first-child,td:last-child{word-break:break-word}
+img.face{width:48px;height:48px;border-radius:4px;vertical-align:middle;margin-right:10px}
+figure.strip{margin:14px 0}figure.strip div{overflow-x:auto;border:1px solid #d0d7de}
+figure.strip img{display:block;max-width:none}figcaption{font-size:13px;margin-bottom:4px}
+td img.face{width:32px;height:32px;margin:0}
 """
 
 SORT_SCRIPT = """
@@ -89,15 +99,19 @@ def _page(title: str, body: str, script: str = "", split: bool = False):
 
 
 # -- one file -------------------------------------------------------------------------------
-def file_section(record: dict, anchor: str = "report", heading: str = "h1") -> str:
-    """One file's report as an HTML fragment (also a section of the batch index)."""
+def file_section(record: dict, anchor: str = "report", heading: str = "h1",
+                 strips: list[bytes] | None = None) -> str:
+    """One file's report as an HTML fragment (also a section of the batch index), with
+    the evidence strips (avsync.evidence) when given."""
     verdict = record.get("verdict", "unmeasured")
     colour = COLOURS.get(verdict, "#6e7781")
     std = record.get("standard") or {}
     offset = record.get("offset_ms")
     frames = record.get("offset_frames")
+    face = record.get("thumbnail")
     parts = [f"<section class=\"file\" id=\"{_e(anchor)}\">",
-             f"<{heading}>{_e(record.get('file', '?'))}</{heading}>",
+             f"<{heading}>" + (f"<img class=\"face\" src=\"{_e(face)}\" alt=\"the speaker\">"
+                               if face else "") + f"{_e(record.get('file', '?'))}</{heading}>",
              f"<div class=\"verdict\" style=\"background:{colour}\">"
              f"{_e(VERDICT_WORDS.get(verdict, verdict.upper()))}"
              + (f": {_e(describe(offset))}" if offset is not None else "") + "</div>"]
@@ -105,7 +119,9 @@ def file_section(record: dict, anchor: str = "report", heading: str = "h1") -> s
     if offset is not None:
         in_frames = f", {frames:+.2f} frames" if frames is not None else ""
         facts.append(("offset", f"{offset:+.1f} ms{in_frames}: {describe(offset)}"))
-        facts.append(("confidence", f"{record.get('confidence') or 0.0:.2f}"))
+        why = record.get("why_confidence")
+        facts.append(("confidence", f"{record.get('confidence') or 0.0:.2f}"
+                      + (f": {why}" if why else "")))
     if record.get("method"):
         facts.append(("method", record["method"]))
     if std:
@@ -129,7 +145,30 @@ def file_section(record: dict, anchor: str = "report", heading: str = "h1") -> s
         parts.append(chart(record))
     for warning in record.get("warnings") or []:
         parts.append(f"<p class=\"warn\">{_e(warning)}</p>")
+    if strips:
+        parts.append(evidence_section(record.get("evidence") or [], strips))
     parts.append("</section>")
+    return "".join(parts)
+
+
+def evidence_section(evidence: list[dict], strips: list[bytes]) -> str:
+    """The windows the verdict rests on, as filmstrips a person can check."""
+    from avsync.evidence import data_uri
+
+    parts = ["<h2>Evidence: the lips and the sound</h2><p><small>Each strip is about "
+             "1.5 s of the speaker's mouth, frame by frame, as the sync model saw it; under "
+             "it the mouth's opening, then the speech envelope as recorded, then moved by "
+             "the offset measured in that window. Where the offset is right, the moved "
+             "sound's bursts sit under the mouth's openings (the mouth opens a little "
+             "before the sound it shapes); the recorded one is off by the offset.</small>"
+             "</p>"]
+    for item, png in zip(evidence, strips, strict=True):
+        caption = (f"{_e(item['label'])} window, {_clock(item['t0'])} to {_clock(item['t1'])}:"
+                   f" {_e(describe(item['offset_ms']))}, confidence "
+                   f"{item['confidence']:.2f}")
+        parts.append(f"<figure class=\"strip\"><figcaption>{caption}</figcaption>"
+                     f"<div><img src=\"{data_uri(png)}\" alt=\"{_e(item['label'])} window\">"
+                     "</div></figure>")
     return "".join(parts)
 
 
@@ -159,47 +198,57 @@ def _media_facts(record: dict) -> list[tuple[str, str]]:
     return out
 
 
-def render_html(record: dict) -> str:
+def render_html(record: dict, strips: list[bytes] | None = None) -> str:
     verdict = record.get("verdict", "")
-    return _page(f"avsync: {verdict} - {record.get('file', '')}", file_section(record))
+    return _page(f"avsync: {verdict} - {record.get('file', '')}",
+                 file_section(record, strips=strips))
 
 
 # -- the chart ---------------------------------------------------------------------------------
 def _bins(windows: list[dict], t0: float, t1: float) -> list[dict]:
-    """Windows binned in time: median offset and spread of the measured ones, and the
-    status that most windows of the bin had."""
+    """Windows binned in time: median offset, spread and median confidence of the
+    measured ones, and the status that most windows of the bin had."""
     if len(windows) <= CHART_BINS:  # few enough to draw one by one
+        measured = [w["status"] == "measured" for w in windows]
         return [{"t": w["t"], "status": w["status"],
-                 **dict.fromkeys(("median", "lo", "hi"),
-                                 w.get("offset_ms") if w["status"] == "measured" else None)}
-                for w in windows]
+                 "confidence": w.get("confidence") if ok else None,
+                 **dict.fromkeys(("median", "lo", "hi"), w.get("offset_ms") if ok else None)}
+                for w, ok in zip(windows, measured, strict=True)]
     n = CHART_BINS
     width = (t1 - t0) / n or 1.0
-    bins: list[dict] = [{"offsets": [], "statuses": {}} for _ in range(n)]
+    bins: list[dict] = [{"offsets": [], "confidences": [], "statuses": {}} for _ in range(n)]
     for w in windows:
         b = bins[min(n - 1, int((w["t"] - t0) / width))]
         b["statuses"][w["status"]] = b["statuses"].get(w["status"], 0) + 1
         if w.get("offset_ms") is not None and w["status"] == "measured":
             b["offsets"].append(w["offset_ms"])
+            b["confidences"].append(w.get("confidence") or 0.0)
     out = []
     for i, b in enumerate(bins):
         if not b["statuses"]:
             continue
-        offsets = sorted(b["offsets"])
+        offsets, confidences = sorted(b["offsets"]), sorted(b["confidences"])
         out.append({"t": t0 + (i + 0.5) * width,
                     "median": offsets[len(offsets) // 2] if offsets else None,
                     "lo": offsets[0] if offsets else None,
                     "hi": offsets[-1] if offsets else None,
+                    "confidence": confidences[len(confidences) // 2] if confidences else None,
                     "status": max(b["statuses"], key=b["statuses"].get)})
     return out
 
 
 def chart(record: dict) -> str:
-    """Offset over time (inline SVG): the tolerance band, the offset per time bin with
-    its spread, a status strip (measured / no face / no speech / low confidence), the
-    drift line and the jumps."""
+    """Offset over time (inline SVG): the tolerance band, the offset per window (or time
+    bin) with its spread, each marked by its confidence (larger when surer, grey below
+    --min-confidence), the drift line and the jumps; under it a status strip (measured /
+    no face / no speech / low confidence) and the confidence with the --min-confidence
+    line."""
     windows = record["windows"]
     std = record.get("standard") or {"lead_ms": 40, "lag_ms": -60}
+    detail = record.get("detail") or {}
+    bar = detail.get("min_confidence")
+    if bar is None and (record.get("method") or "").startswith("lipsync"):
+        bar = DEFAULT_MIN_CONFIDENCE
     t0 = 0.0
     t1 = max(record.get("duration_s") or 0.0, max(w["t"] for w in windows)) or 1.0
     bins = _bins(windows, t0, t1)
@@ -211,10 +260,17 @@ def chart(record: dict) -> str:
         return PAD_L + (t - t0) / (t1 - t0) * (W - PAD_L - PAD_R)
 
     def y(ms: float) -> float:
-        return PAD_T + (limit - ms) / (2 * limit) * (H - PAD_T - PAD_B - 10)
+        return OFFSET_TOP + (limit - ms) / (2 * limit) * (OFFSET_BOTTOM - OFFSET_TOP)
+
+    def yc(confidence: float) -> float:
+        return CONF_BOTTOM - confidence * (CONF_BOTTOM - CONF_TOP)
+
+    def sure(b: dict) -> bool:
+        return bar is None or (b["confidence"] or 0.0) >= bar
 
     svg = [f"<svg viewBox=\"0 0 {W} {H}\" width=\"100%\" role=\"img\" "
-           "aria-label=\"offset over time\" xmlns=\"http://www.w3.org/2000/svg\">",
+           "aria-label=\"offset and confidence over time\" "
+           "xmlns=\"http://www.w3.org/2000/svg\">",
            f"<rect x=\"{PAD_L}\" y=\"{y(std['lead_ms']):.1f}\" width=\"{W - PAD_L - PAD_R}\" "
            f"height=\"{y(std['lag_ms']) - y(std['lead_ms']):.1f}\" fill=\"#dafbe1\"/>",
            f"<line x1=\"{PAD_L}\" x2=\"{W - PAD_R}\" y1=\"{y(0):.1f}\" y2=\"{y(0):.1f}\" "
@@ -231,41 +287,74 @@ def chart(record: dict) -> str:
     if band:
         top = " ".join(f"{x(t):.1f},{y(hi):.1f}" for t, _, hi in band)
         bottom = " ".join(f"{x(t):.1f},{y(lo):.1f}" for t, lo, _ in reversed(band))
-        svg.append(f"<polygon points=\"{top} {bottom}\" fill=\"#0969da\" opacity=\"0.15\"/>")
+        svg.append(f"<polygon points=\"{top} {bottom}\" fill=\"#0969da\" opacity=\"0.12\"/>")
         line = " ".join(f"{x(b['t']):.1f},{y(b['median']):.1f}" for b in bins
-                        if b["median"] is not None)
-        svg.append(f"<polyline points=\"{line}\" fill=\"none\" stroke=\"#0969da\" "
-                   "stroke-width=\"1.5\"/>")
-        if len(windows) <= CHART_BINS:  # few windows: each one marked
-            svg += [f"<circle cx=\"{x(b['t']):.1f}\" cy=\"{y(b['median']):.1f}\" r=\"2.5\" "
-                    "fill=\"#0969da\"/>" for b in bins if b["median"] is not None]
-    detail = record.get("detail") or {}
+                        if b["median"] is not None and sure(b))
+        if line:
+            svg.append(f"<polyline points=\"{line}\" fill=\"none\" stroke=\"#0969da\" "
+                       "stroke-width=\"1.2\" opacity=\"0.6\"/>")
+        marked = [b for b in bins if b["median"] is not None]
+        if len(windows) <= CHART_BINS:  # each window: surer is larger; below the bar, grey
+            for b in marked:
+                radius = 1.2 + 2.8 * (b["confidence"] or 0.0)
+                colour = "#0969da" if sure(b) else "#afb8c1"
+                svg.append(f"<circle cx=\"{x(b['t']):.1f}\" cy=\"{y(b['median']):.1f}\" "
+                           f"r=\"{radius:.1f}\" fill=\"{colour}\"/>")
+        else:  # a long file: one path of dots per colour keeps the page light
+            for keep, colour in ((True, "#0969da"), (False, "#afb8c1")):
+                dots = "".join(f"M{x(b['t']):.1f} {y(b['median']):.1f}h0" for b in marked
+                               if sure(b) == keep)
+                if dots:
+                    svg.append(f"<path d=\"{dots}\" stroke=\"{colour}\" stroke-width=\"3\" "
+                               "stroke-linecap=\"round\"/>")
     if record.get("drift_ms_per_min") is not None and "offset_start_ms" in detail:
         measured = [w["t"] for w in windows if w["status"] == "measured"] or [t0, t1]
         svg.append(f"<line x1=\"{x(measured[0]):.1f}\" y1=\"{y(detail['offset_start_ms']):.1f}\""
                    f" x2=\"{x(measured[-1]):.1f}\" y2=\"{y(detail['offset_end_ms']):.1f}\" "
                    "stroke=\"#cf222e\" stroke-dasharray=\"5 3\" stroke-width=\"1.2\"/>")
     for jump in detail.get("jumps") or []:
-        svg.append(f"<line x1=\"{x(jump['t']):.1f}\" x2=\"{x(jump['t']):.1f}\" y1=\"{PAD_T}\" "
-                   f"y2=\"{H - PAD_B - 10}\" stroke=\"#8250df\" stroke-width=\"1.2\"/>")
-    strip_y = H - PAD_B - 6
+        svg.append(f"<line x1=\"{x(jump['t']):.1f}\" x2=\"{x(jump['t']):.1f}\" "
+                   f"y1=\"{OFFSET_TOP}\" y2=\"{OFFSET_BOTTOM}\" stroke=\"#8250df\" "
+                   "stroke-width=\"1.2\"/>")
     spacing = (bins[-1]["t"] - bins[0]["t"]) / (len(bins) - 1) if len(bins) > 1 else t1 - t0
     step = max(1.0, spacing / (t1 - t0) * (W - PAD_L - PAD_R))
     for b in bins:  # one rectangle per bin, coloured by its commonest status
         colour = STATUS_COLOURS.get(b["status"], "#afb8c1")
-        svg.append(f"<rect x=\"{x(b['t']) - step / 2:.1f}\" y=\"{strip_y}\" "
-                   f"width=\"{step:.2f}\" height=\"6\" fill=\"{colour}\"/>")
+        svg.append(f"<rect x=\"{x(b['t']) - step / 2:.1f}\" y=\"{STRIP_TOP}\" "
+                   f"width=\"{step:.2f}\" height=\"{STRIP_H}\" fill=\"{colour}\"/>")
+    svg.append(f"<text x=\"{PAD_L - 6}\" y=\"{STRIP_TOP + STRIP_H}\" font-size=\"10\" "
+               "text-anchor=\"end\" fill=\"#57606a\">status</text>")
+    for c in (0.0, 0.5, 1.0):
+        svg.append(f"<text x=\"{PAD_L - 6}\" y=\"{yc(c) + 4:.1f}\" font-size=\"10\" "
+                   f"text-anchor=\"end\" fill=\"#57606a\">{c:.1f}</text>")
+    svg.append(f"<line x1=\"{PAD_L}\" x2=\"{W - PAD_R}\" y1=\"{yc(0):.1f}\" "
+               f"y2=\"{yc(0):.1f}\" stroke=\"#d0d7de\" stroke-width=\"0.8\"/>")
+    if bar is not None:
+        svg.append(f"<line x1=\"{PAD_L}\" x2=\"{W - PAD_R}\" y1=\"{yc(bar):.1f}\" "
+                   f"y2=\"{yc(bar):.1f}\" stroke=\"#bf8700\" stroke-dasharray=\"4 3\" "
+                   "stroke-width=\"1\"/>")
+    for keep, colour in ((True, "#0969da"), (False, "#afb8c1")):  # a bar per window (bin)
+        bars = "".join(f"M{x(b['t']):.1f} {yc(0):.1f}V{yc(b['confidence']):.1f}" for b in bins
+                       if b["confidence"] is not None and sure(b) == keep)
+        if bars:
+            svg.append(f"<path d=\"{bars}\" stroke=\"{colour}\" "
+                       f"stroke-width=\"{max(1.0, min(6.0, step * 0.8)):.2f}\"/>")
     svg.append("</svg>")
     legend = "".join(f"<span><i style=\"background:{c}\"></i>{_e(s.replace('_', ' '))}</span>"
                      for s, c in STATUS_COLOURS.items())
     legend += ("<span><i style=\"background:#dafbe1\"></i>tolerance</span>"
                "<span><i style=\"background:#cf222e\"></i>drift</span>"
                "<span><i style=\"background:#8250df\"></i>jump</span>")
-    note = ("<small>" + (f"{len(windows)} windows in {len(bins)} time bins: the line is "
-                         "each bin's median offset, the shade its spread, the strip its "
-                         "commonest status" if len(windows) > len(bins) else
-                         f"{len(windows)} windows: the offset of each measured one, and "
-                         "its status on the strip") + "</small>")
+    if bar is not None:
+        legend += (f"<span><i style=\"background:#bf8700\"></i>--min-confidence {bar:g}"
+                   "</span><span><i style=\"background:#afb8c1\"></i>below it</span>")
+    note = ("<small>" + (f"{len(windows)} windows in {len(bins)} time bins: the dots are "
+                         "each bin's median offset (larger when surer), the shade its "
+                         "spread, the strip its commonest status, the bars below its "
+                         "median confidence" if len(windows) > len(bins) else
+                         f"{len(windows)} windows: the offset of each measured one (larger "
+                         "when surer), its status on the strip, its confidence below")
+            + "</small>")
     return "".join(svg) + f"<div class=\"legend\">{legend}</div>{note}"
 
 
@@ -283,7 +372,7 @@ class HtmlIndex:
     file at once; the table keeps a few fields per file; `close` writes the page,
     copying the sections through, so no report is held in memory twice."""
 
-    COLUMNS = ("file", "verdict", "offset (ms)", "confidence", "method", "reason")
+    COLUMNS = ("", "file", "verdict", "offset (ms)", "confidence", "method", "reason")
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -294,9 +383,13 @@ class HtmlIndex:
     def add(self, record: dict) -> None:
         anchor = f"f{len(self.rows)}"
         self._spool.write(file_section(record, anchor, heading="h2"))
+        # an input that gave no report has no confidence, not a confidence of 0
+        measured = record.get("method") is not None
         self.rows.append((anchor, record.get("file", "?"), record.get("verdict", ""),
-                          record.get("offset_ms"), record.get("confidence") or 0.0,
-                          record.get("method") or "", record.get("reason") or ""))
+                          record.get("offset_ms"),
+                          record.get("confidence") if measured else None,
+                          record.get("method") or "", record.get("reason") or "",
+                          record.get("thumbnail")))
 
     def close(self, summary: str) -> None:
         counts: dict[str, int] = {}
@@ -309,16 +402,21 @@ class HtmlIndex:
                 f"<pre>{_e(summary)}</pre>",
                 "<table><thead><tr>" + "".join(f"<th>{_e(c)}</th>" for c in self.COLUMNS)
                 + "</tr></thead><tbody>"]
-        for anchor, file, verdict, offset, confidence, method, reason in self.rows:
+        # the least sure first: what a person should look at; no confidence last
+        rows = sorted(self.rows, key=lambda r: (r[4] is None, r[4] or 0.0))
+        for anchor, file, verdict, offset, confidence, method, reason, face in rows:
             colour = COLOURS.get(verdict, "#6e7781")
             rank = list(COLOURS).index(verdict) if verdict in COLOURS else 99
+            picture = f"<img class=\"face\" src=\"{_e(face)}\" alt=\"\">" if face else ""
+            sure = "" if confidence is None else f"{confidence:.2f}"
             head.append(
-                f"<tr><td><a href=\"#{anchor}\">{_e(file)}</a></td>"
+                f"<tr><td>{picture}</td><td><a href=\"#{anchor}\">{_e(file)}</a></td>"
                 f"<td data-v=\"{rank}\"><span class=\"tag\" style=\"background:{colour}\">"
                 f"{_e(verdict)}</span></td>"
                 f"<td class=\"num\" data-v=\"{offset if offset is not None else 'NaN'}\">"
                 f"{'' if offset is None else f'{offset:+.1f}'}</td>"
-                f"<td class=\"num\" data-v=\"{confidence}\">{confidence:.2f}</td>"
+                f"<td class=\"num\" data-v=\"{'NaN' if confidence is None else confidence}\">"
+                f"{sure}</td>"
                 f"<td>{_e(method)}</td><td>{_e(reason)}</td></tr>")
         head.append("</tbody></table><h2>Each file</h2>")
         title = f"avsync: {len(self.rows)} files"

@@ -44,6 +44,11 @@ class Report:
     stats: SourceStats = field(default_factory=SourceStats)
     warnings: list[str] = field(default_factory=list)
     detail: dict = field(default_factory=dict)  # method-specific figures
+    # one sentence: why the confidence is what it is ("21 of 24 windows agree ...")
+    why: str | None = None
+    # lip sync: the windows a person can check (avsync.evidence), when asked for
+    evidence: list = field(default_factory=list)
+    thumbnail: str | None = None  # the speaker's face, a small data: URI, when asked for
 
     @property
     def fps(self) -> float | None:
@@ -59,8 +64,16 @@ class Report:
     def exit_code(self) -> int:
         return {PASS: EXIT_PASS, FAIL: EXIT_FAIL}.get(self.verdict, EXIT_UNMEASURED)
 
-    def to_json(self) -> dict:
-        """The stable, versioned report (DESIGN.md, "Conventions")."""
+    def to_json(self, evidence_files: list[str] | None = None) -> dict:
+        """The stable, versioned report (DESIGN.md, "Conventions"); evidence_files: where
+        `--evidence` wrote each evidence window's strip."""
+        files = evidence_files or [None] * len(self.evidence)
+        extra = {}
+        if self.evidence:
+            extra["evidence"] = [e.to_json(f) for e, f in zip(self.evidence, files,
+                                                               strict=True)]
+        if self.thumbnail:
+            extra["thumbnail"] = self.thumbnail
         return {
             "schema": SCHEMA,
             "avsync_version": __version__,
@@ -71,6 +84,7 @@ class Report:
             "method": self.method,
             "verdict": self.verdict,
             "reason": self.reason,
+            "why_confidence": self.why,
             "standard": {
                 "name": self.tolerance.name,
                 "lead_ms": self.tolerance.lead_ms,
@@ -89,6 +103,7 @@ class Report:
             "stats": asdict(self.stats),
             "warnings": list(self.warnings),
             "detail": self.detail,
+            **extra,
         }
 
 
@@ -132,7 +147,8 @@ def render_text(report: Report) -> str:
         in_frames = f", {frames:+.2f} frames" if frames is not None else ""
         text = describe_offset(report.offset_ms)
         lines.append(f"  offset    {text[:-1]}{in_frames})")
-        lines.append(f"  confidence {report.confidence:.2f}")
+        lines.append(f"  confidence {report.confidence:.2f}"
+                     + (f": {report.why}" if report.why else ""))
     if report.drift_ms_per_min is not None:
         lines.append(f"  drift     {report.drift_ms_per_min:+.2f} ms/min")
     elif report.offset_ms is not None:
@@ -175,10 +191,13 @@ def _method_detail(report: Report) -> str:
             counts[w.status] = counts.get(w.status, 0) + 1
         measured = counts.pop("measured", 0)
         others = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items()))
-        faces = d.get("faces_seen")
+        faces = d.get("faces_seen") or 0
+        # one face needs no word (and "1 face seen" beside "6 no face" read as a
+        # contradiction); several say why one of them was measured
         return (f": {measured} of {len(report.windows)} windows measured"
                 + (f" ({others})" if others else "")
-                + (f", {faces} face{'' if faces == 1 else 's'} seen" if faces else ""))
+                + (f", up to {faces} faces in view: the speaker's lips measured"
+                   if faces > 1 else ""))
     return ""
 
 

@@ -67,18 +67,91 @@ def test_the_batch_index_links_and_sorts_every_file(browser, make_signal, tmp_pa
         path, _ = make_signal(name, offset_ms=offset, duration_s=6.0)
         path.rename(folder / name)
     (folder / "broken.mp4").write_text("not media\n")
+    from avsync.synth import TalkingHeadSpec, write_talking_head
+
+    write_talking_head(folder / "head.mp4", TalkingHeadSpec(offset_ms=0.0, duration_s=6.0))
     index = tmp_path / "index.html"
     assert run_cli("check", str(folder), "--html", str(index)).returncode == 3
     page = load(browser, index, tmp_path / "index.png")
     rows = page.locator("tbody tr")
-    assert rows.count() == 4
-    for i in range(4):  # each row links to its file's section on the page
+    assert rows.count() == 5
+    # the speaker's face beside a lip-sync file; no confidence for a file never measured,
+    # and it comes last: the least sure first
+    assert page.locator("tbody td img.face").count() == 1
+    last = [page.inner_text(f"tbody tr:nth-child(5) td:nth-child({c})") for c in (2, 5)]
+    assert last[0].endswith("broken.mp4") and last[1] == ""
+    confidences = [float(page.inner_text(f"tbody tr:nth-child({i}) td:nth-child(5)"))
+                   for i in range(1, 5)]
+    assert confidences == sorted(confidences)
+    for i in range(5):  # each row links to its file's section on the page
         anchor = rows.nth(i).locator("a").get_attribute("href")
         assert page.locator(anchor).count() == 1
-    page.click("th:nth-child(3)")  # offset, ascending
-    offsets = [page.inner_text(f"tbody tr:nth-child({i}) td:nth-child(3)") for i in (1, 2, 3)]
-    assert [float(v) for v in offsets] == pytest.approx([-120.0, 10.0, 90.0], abs=1.0)
-    assert "bad input: 1 fail: 2 pass: 1" in page.inner_text("body")
+    page.click("th:nth-child(4)")  # offset, ascending
+    offsets = [float(page.inner_text(f"tbody tr:nth-child({i}) td:nth-child(4)"))
+               for i in range(1, 5)]
+    assert offsets == sorted(offsets) and offsets[0] == pytest.approx(-120.0, abs=1.0)
+    assert offsets[-1] == pytest.approx(90.0, abs=1.0)
+    assert "bad input: 1 fail: 2 pass: 2" in page.inner_text("body")
+
+
+def _curve_rows(image, band: int) -> list[float | None]:
+    """Per pixel column of an evidence strip's band, the height of the curve drawn in it
+    (the mean row of its dark pixels), or None where nothing is drawn."""
+    import numpy as np
+
+    from avsync.evidence import CROP_H, LABEL_W, ROW_H
+
+    pixels = np.asarray(image.convert("L"), float)
+    top = CROP_H + 4 + band * ROW_H
+    rows = pixels[top : top + ROW_H - 3, LABEL_W:]
+    out = []
+    for column in rows.T:
+        dark = np.flatnonzero(column < 100)
+        out.append(float(dark.mean()) if len(dark) else None)
+    return out
+
+
+def test_a_lip_sync_report_shows_the_lips_and_the_sound_it_rests_on(browser, tmp_path):
+    """The HTML page and --evidence: the surest windows and the least sure one as
+    filmstrips, decodable PNGs, named in the JSON; the moved envelope is the recorded
+    one moved by the window's offset; the page is self-contained and small."""
+    import numpy as np
+    from PIL import Image
+
+    from avsync.evidence import CROP_W
+    from avsync.synth import TalkingHeadSpec, write_talking_head
+
+    head = tmp_path / "head.mp4"
+    write_talking_head(head, TalkingHeadSpec(offset_ms=120.0, duration_s=12.0))
+    report, folder = tmp_path / "report.html", tmp_path / "evidence"
+    result = run_cli("check", str(head), "--html", str(report), "--evidence", str(folder),
+                     "--json")
+    assert result.returncode == 1, result.stderr
+    record = json.loads(result.stdout)
+    evidence = record["evidence"]
+    labels = [e["label"] for e in evidence]
+    assert 3 <= labels.count("most confident") <= 5 and labels[-1] == "least confident"
+    assert min(e["confidence"] for e in evidence) == evidence[-1]["confidence"]
+    for item in evidence:
+        image = Image.open(item["png"])
+        image.load()  # decodes
+        assert image.width > 10 * image.height
+        recorded, moved = _curve_rows(image, 1), _curve_rows(image, 2)
+        a = np.array([v if v is not None else np.nan for v in recorded])
+        b = np.array([v if v is not None else np.nan for v in moved])
+        per_ms = CROP_W * 25 / 1000  # px per ms: a 96 px crop per 40 ms frame
+        lags = range(-int(700 * per_ms), int(700 * per_ms))
+        best = min(lags, key=lambda k: np.nanmean(np.abs(b[max(k, 0):len(b) + min(k, 0)]
+                                                         - a[max(-k, 0):len(a) - max(k, 0)])))
+        assert best / per_ms == pytest.approx(item["offset_ms"], abs=3 / per_ms + 10)
+    text = run_cli("check", str(head)).stdout
+    assert f"confidence {record['confidence']:.2f}: {record['why_confidence']}" in text
+    page = load(browser, report, tmp_path / "report.png")
+    assert page.locator("figure.strip").count() == len(evidence)
+    assert page.locator("figure.strip img").first.get_attribute("src").startswith(
+        "data:image/png;base64,")
+    assert record["why_confidence"] in page.inner_text(".facts")
+    assert report.stat().st_size < 2_000_000
 
 
 def test_ten_hours_of_windows_stay_a_light_page(browser, tmp_path):

@@ -1,7 +1,11 @@
 # The two commands a new machine needs (README):
 #   make demo   installs avsync and checks a generated test clip with a known offset
 #   make test   runs the test suite (installs first if needed)
+# Everything Python goes into a virtual environment (.venv): Debian 12's system Python
+# refuses `pip install` outside one (PEP 668, "externally-managed-environment").
 PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
 STAMP := .install.stamp
 TEST_STAMP := .test-deps.stamp
 # Real servers the live tests run on 127.0.0.1: Prometheus (+ promtool) and GStreamer's
@@ -14,26 +18,33 @@ TEST_DEBS := prometheus chromium gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp py
 .PHONY: demo test install system-deps lint bench
 
 demo: $(STAMP)
-	avsync demo
+	$(VENV)/bin/avsync demo
 
 test: $(STAMP) $(TEST_STAMP)
-	$(PYTHON) -m pytest -q
+	$(VPY) -m pytest -q
 
 install: $(STAMP)
 
 # pip install -e: editable, so the tests run the code in this folder.
 # torch is pinned in pyproject.toml: the CPU wheel, not a multi-GB CUDA build.
-$(STAMP): pyproject.toml
-	$(MAKE) system-deps
-	$(PYTHON) -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml $(VPY)
+	$(VPY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian packages: PortAudio for sounddevice (microphone capture).
+$(VPY):
+	$(MAKE) system-deps
+	$(PYTHON) -m venv $(VENV)
+
+# Debian packages: PortAudio for sounddevice (microphone capture), and python3-venv
+# where the system Python lacks ensurepip (a fresh Debian 12 does).
 system-deps:
-	@if ! ldconfig -p | grep -q libportaudio.so.2; then \
+	@missing=""; \
+	ldconfig -p | grep -q libportaudio.so.2 || missing="libportaudio2"; \
+	$(PYTHON) -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libportaudio2 >/dev/null; \
-	  else echo "note: install libportaudio2 for microphone capture (sudo apt-get install libportaudio2)"; fi; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: install $$missing (sudo apt-get install $$missing)"; fi; \
 	fi
 
 # Debian packages for the live tests; without root, say what to install (the tests
@@ -45,7 +56,7 @@ $(TEST_STAMP):
 	else echo "note: the live tests need: sudo apt-get install $(TEST_DEBS)"; fi
 
 lint: $(STAMP)
-	ruff check avsync tests tools
+	$(VENV)/bin/ruff check avsync tests tools
 
 bench: $(STAMP)
-	$(PYTHON) tools/bench.py check
+	$(VPY) tools/bench.py check

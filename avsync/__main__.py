@@ -1,3 +1,3 @@
-from avsync.cli import main
+from avsync.cli import run
 
-raise SystemExit(main())
+run()

@@ -13,7 +13,10 @@ import os
 import signal
 import sys
 import tempfile
+import threading
+from dataclasses import replace
 from pathlib import Path
+from typing import NoReturn
 
 from avsync import __version__, limits
 from avsync.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AvsyncError, BadInputError, UsageError
@@ -64,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--html", metavar="FILE",
                        help="a self-contained HTML report (with many inputs: an index "
                             "page with every file's section)")
+    check.add_argument("--evidence", metavar="DIR",
+                       help="lip sync: write the evidence (mouth crops and the sound, as "
+                            "recorded and moved by the offset, of the surest windows and the "
+                            "least sure) as PNG files in this folder")
     check.add_argument("--tone-hz", type=limits.TONE_HZ.arg("--tone-hz"), default=1000.0,
                        help="beep frequency of the test signal (default 1000)")
     check.add_argument("--method", choices=["auto", "test-signal", "lipsync"], default="auto",
@@ -161,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--from-scratch", action="store_true",
                     help="start from random weights instead of the shipped model")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--resume", action="store_true",
+                    help="carry on from the checkpoint a stopped run left beside --out "
+                    "(OUT.ckpt, written every 100 steps)")
 
     gen = sub.add_parser("generate", help="write a flash/beep test signal with a known offset")
     _add_generate_args(gen)
@@ -201,6 +211,27 @@ def _add_generate_args(gen: argparse.ArgumentParser) -> None:
                      default=128_000, help="bit/s (default 128000)")
     gen.add_argument("--period", type=limits.PERIOD_S.arg("--period"), default=3.0,
                      help="seconds between events; offsets up to +-period/2 are unambiguous")
+
+
+def run() -> NoReturn:
+    """The console entry point (and `python -m avsync`): main(), then leave. A monitor
+    stopped while a stream's thread is blocked inside FFmpeg (a server that accepted
+    and went silent) must not leave the interpreter's teardown running beside that
+    thread: it crashed there (exit 139) in 2 of 54 stops. Such threads hold nothing to
+    save, so the process leaves at once, its output flushed."""
+    code = main()
+    if _reading_threads():
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _reading_threads() -> list[str]:
+    """avsync's stream, producer and feature threads still alive."""
+    return [t.name for t in threading.enumerate() if t.is_alive() and t.name.startswith(
+        ("avsync-stream-", "avsync-producer-", "avsync-features-"))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,6 +286,7 @@ def _tolerance(args: argparse.Namespace):
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from avsync.check import CheckConfig, check_file
+    from avsync.evidence import strip_png
     from avsync.lipsync import LipSyncConfig
     from avsync.progress import ProgressBar
     from avsync.report import plot_timeline, render_text
@@ -269,24 +301,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
     config = CheckConfig(tolerance=_tolerance(args), tone_hz=args.tone_hz, method=args.method,
                          lipsync=lipsync, min_confidence=args.min_confidence,
                          timeout_s=args.timeout,
-                         audio_track=None if args.audio_track is None else args.audio_track - 1)
+                         audio_track=None if args.audio_track is None else args.audio_track - 1,
+                         evidence=bool(args.evidence or args.html), thumbnail=bool(args.html))
     if args.model:
         _check_model(args.model)
     if _is_batch(args):
         return _check_many(args, config)
     args.file = args.inputs[0]
     check_input(args.file)
-    if args.html and not Path(args.html).resolve().parent.is_dir():
-        raise UsageError(f"--html {args.html}: folder does not exist")
-    if args.plot and not Path(args.plot).resolve().parent.is_dir():
-        raise UsageError(f"--plot {args.plot}: folder does not exist")
+    _check_outputs(args)
     bar = ProgressBar("checking") if sys.stderr.isatty() and not args.quiet else None
     try:
         report = check_file(args.file, config, on_progress=bar)
     finally:
         if bar:
             bar.close()
-    print(json.dumps(report.to_json(), indent=2) if args.json else render_text(report))
+    strips = [strip_png(e) for e in report.evidence]
+    files = _write_evidence(args.evidence, report, strips) if args.evidence else None
+    print(json.dumps(report.to_json(files), indent=2) if args.json else render_text(report))
     for warning in report.warnings:  # stderr, so they never corrupt the JSON on stdout
         log.warning(warning)
     if args.plot:
@@ -294,10 +326,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.html:
         from avsync.html import render_html
 
-        Path(args.html).write_text(render_html({**report.to_json(),
-                                                "exit_code": report.exit_code}),
-                                   encoding="utf-8", errors="backslashreplace")
+        page = render_html({**report.to_json(files), "exit_code": report.exit_code}, strips)
+        Path(args.html).write_text(page, encoding="utf-8", errors="backslashreplace")
     return report.exit_code
+
+
+def _write_evidence(folder: str, report, strips: list[bytes]) -> list[str]:
+    """The evidence strips as PNG files in folder (made if need be); their paths."""
+    Path(folder).mkdir(exist_ok=True)
+    paths = []
+    for evidence, png in zip(report.evidence, strips, strict=True):
+        label = evidence.label.replace(" ", "-")
+        path = Path(folder) / f"evidence-{evidence.t:08.1f}s-{label}.png"
+        path.write_bytes(png)
+        paths.append(str(path))
+    return paths
 
 
 def _check_model(path: str) -> None:
@@ -307,6 +350,37 @@ def _check_model(path: str) -> None:
     if not Path(path).is_file():
         raise UsageError(f"--model {path}: no such file")
     ModelScorer(path)  # UsageError when it does not load or lacks the sync model's inputs
+
+
+PLOT_FORMATS = (".png", ".svg", ".pdf")  # what --plot writes (matplotlib)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Every output file is checked before any work (an hour's analysis must not end in
+    an error about where to write it): not a folder, in a folder that exists, no file
+    named twice, a plot format that can be written."""
+    evidence = getattr(args, "evidence", None)
+    if evidence and (Path(evidence).exists() and not Path(evidence).is_dir()
+                     or not Path(evidence).resolve().parent.is_dir()):
+        raise UsageError(f"--evidence {evidence}: give a folder (made if it does not exist, "
+                         "in a folder that does)")
+    named: dict[Path, str] = {}
+    for flag in ("out", "csv", "html", "plot"):
+        value = getattr(args, flag, None)
+        if not value:
+            continue
+        path = Path(value)
+        if path.is_dir():
+            raise UsageError(f"--{flag} {value}: is a folder; give a file name")
+        if not path.resolve().parent.is_dir():
+            raise UsageError(f"--{flag} {value}: folder does not exist")
+        if flag == "plot" and path.suffix.lower() not in PLOT_FORMATS:
+            raise UsageError(f"--plot {value}: give a file ending in "
+                             f"{', '.join(PLOT_FORMATS)} (the formats it writes)")
+        if path.resolve() in named:
+            raise UsageError(f"--{named[path.resolve()]} and --{flag} name the same file "
+                             f"({value}): give each its own")
+        named[path.resolve()] = flag
 
 
 _BATCH_FLAGS = ("out", "csv", "resume", "ray", "file_timeout", "manifest", "glob")
@@ -324,13 +398,14 @@ def _check_many(args: argparse.Namespace, config) -> int:
     from avsync.batch.inputs import expand
     from avsync.batch.run import BatchOptions, run_batch
 
-    if args.plot:
-        raise UsageError("--plot draws one file's timeline: give it one input")
+    if args.plot or args.evidence:
+        flag = "--plot" if args.plot else "--evidence"
+        raise UsageError(f"{flag} shows one file's lip sync: give it one input")
     if args.resume and not args.out:
         raise UsageError("--resume reads the --out file of the earlier run: give --out")
-    for flag, value in (("--out", args.out), ("--csv", args.csv), ("--html", args.html)):
-        if value and not Path(value).resolve().parent.is_dir():
-            raise UsageError(f"{flag} {value}: folder does not exist")
+    _check_outputs(args)
+    # the index shows each speaker's face; the evidence strips are a one-file page's
+    config = replace(config, evidence=False, thumbnail=bool(args.html))
     inputs = expand(args.inputs, args.manifest, args.glob)
     if not inputs:
         raise UsageError("no inputs: the folders hold no media files (see --glob)")
@@ -445,10 +520,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from avsync.model.export import export
     from avsync.model.train import TrainConfig, train
 
+    front = "crop"
+    if start is not None:  # fine-tuning: the shipped model's front
+        import torch
+
+        front = torch.load(start, map_location="cpu", weights_only=False)["summary"].get(
+            "front", "crop")
     config = TrainConfig(minutes=args.minutes, max_steps=args.steps, seed=args.seed,
-                         init_from=None if start is None else str(start))
+                         init_from=None if start is None else str(start), front=front)
     try:
-        train(sources, Path(args.out), config, log=lambda m: print(m, flush=True))
+        train(sources, Path(args.out), config, log=lambda m: print(m, flush=True),
+              resume=args.resume)
     except ValueError as err:
         raise BadInputError(str(err)) from None
     if args.onnx:

@@ -18,7 +18,15 @@ import numpy as np
 
 from avsync.errors import UsageError
 from avsync.estimate import classical
-from avsync.estimate.offset import NO_FACE, NO_SPEECH, Curve, OffsetEstimate, estimate
+from avsync.estimate.offset import (
+    MEASURED,
+    NO_FACE,
+    NO_SPEECH,
+    Curve,
+    OffsetEstimate,
+    estimate,
+)
+from avsync.evidence import EvidenceKeeper
 from avsync.features import audio as af
 from avsync.features.face import FaceTracker, MouthFeaturizer
 from avsync.records import Window
@@ -37,6 +45,7 @@ class FaceTrack:
     times: np.ndarray  # (n,) media times
     opening: np.ndarray  # (n,) inner-lip opening / eye distance; NaN where the mesh skipped
     mouth: np.ndarray  # (n, H, W) uint8 mouth crops
+    lips: np.ndarray  # (n, N_LIP, 3) lip contour (avsync.features.lips); NaN likewise
 
 
 class Scorer(Protocol):
@@ -106,12 +115,15 @@ class LipSyncResult:
 class LipSyncAnalyser:
     """Consumes overlapping Windows whose video features are face.FEATURE_DTYPE records."""
 
-    def __init__(self, config: LipSyncConfig, fps: float, scorer: Scorer | None = None) -> None:
+    def __init__(self, config: LipSyncConfig, fps: float, scorer: Scorer | None = None,
+                 evidence: EvidenceKeeper | None = None) -> None:
         self.config = config
         self.fps = fps
         self.scorer = scorer or make_scorer(config)
         self.offsets = self.scorer.candidate_offsets(config.max_offset_s, fps)
         self.result = LipSyncResult()
+        self.evidence = evidence  # keeps the crops and sound of a few windows (reports)
+        self.featurizer: MouthFeaturizer | None = None  # the last front_end() made
 
     @property
     def method(self) -> str:
@@ -123,8 +135,17 @@ class LipSyncAnalyser:
 
     def front_end(self) -> MouthFeaturizer:
         """The per-frame featurizer this analyser's scorer needs."""
-        return MouthFeaturizer(FaceTracker(detect_every=self.scorer.detect_every,
-                                           landmark_every=self.scorer.landmark_every))
+        self.featurizer = MouthFeaturizer(FaceTracker(detect_every=self.scorer.detect_every,
+                                                      landmark_every=self.scorer.landmark_every))
+        return self.featurizer
+
+    def speaker_thumbnail(self) -> np.ndarray | None:
+        """A small grey picture of the face that spoke in most windows, if the front end
+        this analyser made kept one."""
+        if self.featurizer is None or not self.result.speaker_tracks:
+            return None
+        track = self.result.speaker_tracks.most_common(1)[0][0]
+        return self.featurizer.thumbnails.get(track)
 
     def reset_at(self, t: float) -> None:
         """Timestamp jump: windows straddling it are cut short by the pipeline already."""
@@ -135,6 +156,11 @@ class LipSyncAnalyser:
         self.result.window_curves.append(curve)
         if track is not None:
             self.result.speaker_tracks[track] += 1
+        if self.evidence is not None and est.status == MEASURED and track is not None:
+            face = next(f for f in self._tracks(window.video_features, window.video_times)
+                        if f.track_id == track)
+            self.evidence.consider(window, face, est.offset_s, est.confidence,
+                                   self.config.window_s)
 
     def score_window(self, window: Window) -> tuple[OffsetEstimate, Curve | None, int | None]:
         """One window's estimate, its curve (None without a face and speech) and the
@@ -177,18 +203,23 @@ class LipSyncAnalyser:
             slot = mask.argmax(axis=1)[frames]
             rows = np.flatnonzero(frames)
             out.append(FaceTrack(int(track_id), times[frames], rec["geometry"][rows, slot, 0],
-                                 rec["mouth"][rows, slot]))
+                                 rec["mouth"][rows, slot], rec["lips"][rows, slot]))
         return out
 
     def clip_estimate(self, first: int = 0, stop: int | None = None) -> OffsetEstimate | None:
         """Offset of the whole clip (or of windows first..stop) from the windows' curves,
         averaged with weights of evidence x confidence: a window whose peak stands
         out counts more than one that barely has a peak (or none)."""
+        return self.clip_estimate_and_curve(first, stop)[0]
+
+    def clip_estimate_and_curve(self, first: int = 0, stop: int | None = None
+                                ) -> tuple[OffsetEstimate | None, Curve | None]:
+        """clip_estimate() and the averaged curve it was read from."""
         scored = [(c, w) for c, w in zip(self.result.window_curves[first:stop],
                                          self.result.windows[first:stop], strict=True)
                   if c is not None]
         if not scored:
-            return None
+            return None, None
         curves = np.array([c.scores for c, _ in scored])
         # a floor, so a clip whose every window is unsure still gets its best average
         weights = np.array([c.weight * max(w.confidence, 0.05) for c, w in scored])
@@ -204,4 +235,4 @@ class LipSyncAnalyser:
         t = float(np.mean([w.t for w in self.result.windows[first:stop]]))
         # averaging n windows shrinks the noise; the clip prominence scale follows
         return estimate(t, mean, self.scorer.confidence_scale, self.scorer.min_prominence / 2,
-                        self.scorer.confidence_knots)
+                        self.scorer.confidence_knots), mean

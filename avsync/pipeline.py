@@ -80,7 +80,7 @@ def run_source(
         while t is not None and keep_going():
             rings.wait_until(t + hop_s + audio_margin_s)
             end = _data_end(rings)
-            t1 = min(t + hop_s, end)
+            t1 = last_window_end(t, hop_s, end, ended=not math.isfinite(rings.complete_until()))
             if t1 <= t:
                 break
             ahead = rings.next_data_time(t)
@@ -106,6 +106,17 @@ def run_source(
     if producer.error is not None:
         raise producer.error
     return RunResult(first_t, last_t, producer.stats, producer.ended_early, analysed)
+
+
+def last_window_end(t: float, hop_s: float, end: float, ended: bool) -> float:
+    """Where the window after t ends: a hop on, or at the end of the data. Once the
+    input has ended, a tail shorter than half a hop joins this window rather than
+    making one more window, nearly a copy of this one, that would count the end of the
+    media twice."""
+    t1 = min(t + hop_s, end)
+    if ended and end - t1 < hop_s / 2:
+        return end
+    return t1
 
 
 def _ring_fps(opened: OpenedInput) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from avsync.errors import UsageError
@@ -47,6 +48,8 @@ def parse_tolerance(text: str) -> Tolerance:
         lead, lag = (float(v) for v in text.split(","))
     except ValueError:
         raise UsageError(f"tolerance {text!r} is not LEAD,LAG in ms (e.g. +40,-60)") from None
+    if not (math.isfinite(lead) and math.isfinite(lag)):
+        raise UsageError(f"tolerance {text}: LEAD and LAG must be numbers of ms (e.g. +40,-60)")
     if lead < 0 or lag > 0:
         raise UsageError(f"tolerance {text}: LEAD must be >= 0 and LAG <= 0 (e.g. +40,-60)")
     return Tolerance("custom", "custom", lead, lag)

@@ -122,6 +122,53 @@ def test_resume_after_a_kill_finishes_without_repeats_or_gaps(folder, tmp_path):
     assert again.returncode == 3  # the verdicts of the skipped inputs still count
 
 
+def test_resume_knows_a_file_however_it_is_spelt_and_a_changed_file_replaces_its_record(
+        folder, tmp_path):
+    from avsync.synth import TestSignalSpec, write_test_signal
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("a.mp4", "b.mkv"):
+        shutil.copy(folder / name, lib / name)
+    out, table = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    first = run_cli("check", "lib", "--out", "r.jsonl", cwd=tmp_path)  # a relative path
+    assert first.returncode == 1 and len(out.read_text().splitlines()) == 2, first.stderr
+    again = run_cli("check", str(lib), "--out", str(out), "--resume", "--csv", str(table))
+    assert "checked 0 inputs (2 already done, skipped)" in again.stderr, again.stderr
+    rows = table.read_text().splitlines()  # the whole run, not only what was new
+    assert len(rows) == 3 and {r.split(",")[1] for r in rows[1:]} == {"fail", "pass"}
+    # one file changes: checked again, and its record replaced, not added beside
+    write_test_signal(lib / "b.mkv", TestSignalSpec(duration_s=4.0, size=(160, 96),
+                                                    offset_ms=200.0))
+    changed = run_cli("check", str(lib), "--out", str(out), "--resume", "--csv", str(table))
+    assert "checked 1 input (1 already done, skipped)" in changed.stderr, changed.stderr
+    found = records(out)  # one record per input
+    assert len(found) == 2
+    assert found[str(lib / "b.mkv")]["offset_ms"] == pytest.approx(200.0, abs=1.0)
+    assert len(table.read_text().splitlines()) == 3
+
+
+def test_output_files_are_checked_before_any_work(folder, tmp_path):
+    clip = str(folder / "a.mp4")
+    (tmp_path / "dir").mkdir()
+    for args, says in (
+            (["--html", str(tmp_path / "dir")], "--html"),
+            (["--out", str(tmp_path / "dir")], "--out"),
+            ([str(folder), "--csv", str(tmp_path / "dir")], "--csv"),
+            (["--plot", str(tmp_path / "dir")], "--plot"),
+            (["--plot", str(tmp_path / "x.txt")], ".png, .svg, .pdf"),
+            ([str(folder), "--out", str(tmp_path / "same"), "--csv",
+              str(tmp_path / "same")], "name the same file")):
+        started = time.monotonic()
+        result = run_cli("check", clip, *args)
+        assert result.returncode == 3, (args, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and says in lines[0], (args, lines)
+        assert time.monotonic() - started < 20  # refused up front, not after the work
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir"]  # nothing written
+    assert not list((tmp_path / "dir").iterdir())
+
+
 def test_a_hanging_or_bad_file_is_its_own_record(folder, tmp_path):
     out = tmp_path / "r.jsonl"
     with SilentServer() as server:  # accepts and never answers: the reader hangs
@@ -179,6 +226,22 @@ def test_the_same_folder_through_ray_gives_the_same_answers(folder, tmp_path, ra
     for path, record in found.items():
         assert record["offset_ms"] == mine[path]["offset_ms"]
         assert record["verdict"] == mine[path]["verdict"]
+    # a hung input under a tight --file-timeout: it alone times out; the clock starts
+    # when its task begins the input, so a worker's start-up makes no other one late
+    with SilentServer() as server:
+        stuck = f"rtsp://127.0.0.1:{server.port}/live"
+        timed = tmp_path / "timed.jsonl"
+        run_cli("check", str(folder / "a.mp4"), str(folder / "b.mkv"), stuck, "--ray",
+                ray_head, "--timeout", "120", "--file-timeout", "5", "--out", str(timed))
+    got = records(timed)
+    assert got[stuck]["verdict"] == "timeout", got[stuck]
+    assert {got[str(folder / n)]["verdict"] for n in ("a.mp4", "b.mkv")} == {"fail", "pass"}
+    # a relative folder: the driver resolves it (a worker's working folder is another)
+    relative = run_cli("check", folder.name, "--ray", ray_head, "--json", cwd=folder.parent)
+    got = [json.loads(line) for line in relative.stdout.splitlines()]
+    assert len(got) == len(found)
+    assert {r["verdict"] for r in got if "truncated" not in r["file"]
+            and "silent" not in r["file"] and "notes" not in r["file"]} <= {"pass", "fail"}
 
 
 def test_ray_reruns_the_input_of_a_worker_that_dies(folder, tmp_path, ray_head):
@@ -318,10 +381,12 @@ def test_resume_tries_timeouts_again_and_tells_urls_apart(tmp_path):
     assert one.shown == two.shown and one.key != two.key  # redacted alike, keyed apart
     out = tmp_path / "r.jsonl"
     sink = ResultSink(out, None, append=False)
-    sink.add(error_record(one, "refused"))
+    three = stat_input("https://cdn/get?id=3")
+    sink.add(error_record(one, "not a readable media file"))
     sink.add(error_record(two, "no answer", verdict=TIMEOUT))
+    sink.add(error_record(three, "Connection refused"))  # the server, not the input
     sink.close()
     with open(out, "a") as f:
         f.write('{"schema": 1, "inpu')  # a line cut short by a kill
-    assert set(done_keys(out)) == {one.key}  # the timeout is tried again
+    assert set(done_keys(out)) == {one.key}  # the timeout and the refusal are tried again
     assert out.read_text().endswith("}\n")  # and the cut line is gone

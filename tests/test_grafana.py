@@ -45,6 +45,18 @@ def alert_rules() -> dict[str, str]:
     return {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]}
 
 
+def test_every_scrape_config_scrapes_the_job_the_absence_alert_watches():
+    """AvsyncMonitorAbsent fires when up{job=...} is gone: a scrape job of another name
+    (the Kubernetes one was `avsync-kubernetes`) would page someone every time."""
+    watched = set(re.findall(r'job="([^"]+)"', alert_rules()["AvsyncMonitorAbsent"]))
+    deploy = GRAFANA.parent / "deploy"
+    configs = [GRAFANA / "prometheus.yml", deploy / "prometheus-scrape.yml",
+               deploy / "prometheus-scrape-kubernetes.yml"]
+    for config in configs:
+        jobs = {j["job_name"] for j in yaml.safe_load(config.read_text())["scrape_configs"]}
+        assert jobs == watched, (config.name, jobs, watched)
+
+
 def test_promtool_accepts_the_rules_and_the_config(tmp_path):
     if prometheus_missing():
         pytest.skip(prometheus_missing())

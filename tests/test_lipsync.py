@@ -1,6 +1,7 @@
 """Lip-sync path: estimator, face front end, classical scorer, check on talking heads."""
 
 import json
+import re
 from fractions import Fraction
 
 import av
@@ -113,6 +114,18 @@ def head(tmp_path_factory):
     path = tmp_path_factory.mktemp("head") / "head.mp4"
     write_talking_head(path, TalkingHeadSpec(duration_s=8.0))
     return path
+
+
+def test_one_window_per_hop_and_the_end_of_the_media_counted_once(head):
+    """An 8 s clip whose audio runs a little past its last frame (AAC padding): eight
+    1 s hops, not a ninth window that is nearly a copy of the eighth."""
+    from avsync.pipeline import last_window_end
+
+    report = check_file(str(head), CheckConfig(method="lipsync"))
+    assert len(report.windows) == 8
+    assert last_window_end(7.0, 1.0, 8.03, ended=True) == 8.03  # the tail joins
+    assert last_window_end(7.0, 1.0, 8.6, ended=True) == 8.0  # a tail worth a window
+    assert last_window_end(7.0, 1.0, 8.03, ended=False) == 8.0  # more may come
 
 
 def test_front_end_finds_the_face_and_the_opening_follows_the_speech(head):
@@ -256,6 +269,9 @@ def test_two_faces_the_speaker_is_chosen(tmp_path):
     report = check_file(str(path))
     assert report.detail["faces_seen"] == 2
     assert report.offset_ms == pytest.approx(-80.0, abs=FRAME_MS)
+    from avsync.report import render_text
+
+    assert "up to 2 faces in view: the speaker's lips measured" in render_text(report)
 
 
 def test_silence_is_no_speech_and_exit_2(tmp_path, capsys):
@@ -298,6 +314,66 @@ def test_a_known_shift_of_a_real_clip_is_found_within_a_frame(tmp_path, offset_m
                         CheckConfig(method="lipsync"))
     assert report.offset_ms == pytest.approx(offset_ms, abs=FRAME_MS)
     assert report.confidence > 0
+
+
+PEOPLE_CLIPS = SHARED_CLIPS.parent / "people"
+
+
+@pytest.mark.skipif(not PEOPLE_CLIPS.exists(), reason="../shared/clips/people not present")
+@pytest.mark.parametrize("offset_ms", [-160.0, 120.0])
+def test_a_shifted_clip_of_a_person_nobody_trained_on_is_found_within_a_frame(tmp_path,
+                                                                             offset_ms):
+    """A broadcast address (30 fps, its audio stream starting 80 ms before its video in
+    the container) of a person in the validation split: no training saw them."""
+    from tools.people import is_validation
+    from tools.shift_audio import shift_audio
+
+    clip = PEOPLE_CLIPS / "broadcast" / "french.mp4"
+    assert is_validation("broadcast", clip)
+    report = check_file(str(shift_audio(clip, tmp_path / "shifted.mkv", offset_ms)),
+                        CheckConfig(method="lipsync"))
+    assert report.offset_ms == pytest.approx(offset_ms, abs=1000 / 30)  # a frame at 30 fps
+    assert report.confidence >= 0.8  # sure enough for a verdict
+
+
+@pytest.mark.skipif(not PEOPLE_CLIPS.exists(), reason="../shared/clips/people not present")
+def test_an_offset_beyond_the_search_range_is_never_a_verdict(tmp_path, capsys):
+    """Audio 1 s or 2 s off on a real talking head, searched over the default +-600 ms:
+    uncertain or unmeasured (exit 2) with a hint to widen the search, never a FAIL
+    (a jump between two noise levels once failed such a clip); searched over +-2 s as
+    the hint says, 1 s is found (on a minute of a news anchor)."""
+    from tools.shift_audio import shift_audio
+
+    clip = PEOPLE_CLIPS / "broadcast" / "uncrop_Obama.mp4"
+    for offset_ms in (1000.0, -1000.0, 2000.0, -2000.0):
+        shifted = str(shift_audio(clip, tmp_path / f"{offset_ms:+.0f}.mkv", offset_ms))
+        assert main(["check", shifted, "--method", "lipsync", "--json"]) == 2, offset_ms
+        report = json.loads(capsys.readouterr().out)
+        assert report["verdict"] in ("uncertain", "unmeasured")
+        assert "try --max-offset 2000" in report["reason"]
+        assert "jumps" not in report["reason"]
+        said = re.search(r"confidence (\d\.\d\d)", report["reason"])
+        if said:  # the confidence a reason gives is the report's
+            assert float(said.group(1)) == pytest.approx(report["confidence"], abs=0.006)
+    anchor = PEOPLE_CLIPS / "broadcast" / "cnn2_25fps.mp4"
+    shifted = str(shift_audio(anchor, tmp_path / "anchor.mkv", 1000.0))
+    assert main(["check", shifted, "--method", "lipsync", "--max-offset", "2000",
+                 "--json"]) == 1
+    wide = json.loads(capsys.readouterr().out)
+    assert wide["offset_ms"] == pytest.approx(1000.0, abs=FRAME_MS)
+
+
+def test_a_peak_at_the_end_of_the_search_is_uncertain():
+    from avsync.check import at_range_edge
+
+    offsets = np.arange(-15, 16) * 0.04
+    rising = Curve(offsets, offsets.copy())  # keeps rising to +600 ms
+    assert at_range_edge(rising)
+    assert at_range_edge(Curve(offsets, -np.abs(offsets + 0.56)))  # a peak one step in
+    assert not at_range_edge(Curve(offsets, -np.abs(offsets - 0.12)))
+    nan_ends = -np.abs(offsets - 0.48)
+    nan_ends[-3:] = np.nan  # candidates nobody could score: the edge is where scores stop
+    assert at_range_edge(Curve(offsets, nan_ends))
 
 
 @pytest.mark.skipif(not TRAIN_CLIPS.exists(), reason="../shared/clips/train not present")

@@ -77,6 +77,37 @@ def test_one_bad_window_does_not_move_the_live_offset():
     assert tracker.outcomes[NO_FACE] == 1 and tracker.outcomes[MEASURED] == 11
 
 
+def test_after_a_reconnection_nothing_is_published_until_a_second_reading_confirms():
+    """The first window of a connection can read far off (the soak saw 475 ms): the
+    tracker settles first, publishing only a reading that an earlier one sharing no
+    media (3 s apart) confirms, and then that reading, not a median with the bad one."""
+    tracker = LiveTracker(get_standard("ebu-r37"))
+    for t in range(5):
+        tracker.add(float(t), MEASURED, 30.0, 0.9, "m")
+    assert tracker.current().offset_ms == pytest.approx(30.0)
+    tracker.reset()  # a new connection
+    assert tracker.current() is None and not tracker.settling
+    tracker.add(10.0, MEASURED, 505.0, 0.95, "m")  # the bad first reading
+    for t in (11.0, 12.0, 13.0):
+        tracker.add(t, MEASURED, 31.0, 0.9, "m")
+        assert tracker.current() is None and tracker.settling  # 13 vs 10: no match
+    tracker.add(14.0, MEASURED, 29.0, 0.8, "m")  # confirmed by 11.0
+    first = tracker.current()
+    assert not tracker.settling and first.offset_ms == pytest.approx(29.0)
+    assert first.confidence == pytest.approx(0.8)  # the published reading's own
+    tracker.add(15.0, MEASURED, 31.0, 0.9, "m")
+    assert tracker.current().offset_ms == pytest.approx(30.0)  # the bad one never counts
+
+
+def test_a_test_signal_settles_on_two_events_that_agree_to_the_sample():
+    tracker = LiveTracker(get_standard("ebu-r37"))
+    tracker.add(0.0, MEASURED, -80.0, 1.0, "test-signal")
+    tracker.add(3.0, MEASURED, -40.0, 1.0, "test-signal")  # a flash seen a frame late
+    assert tracker.current() is None
+    tracker.add(6.0, MEASURED, -80.1, 1.0, "test-signal")
+    assert tracker.current().offset_ms == pytest.approx(-80.1)
+
+
 def test_drift_and_a_persisting_jump_are_tracked():
     tracker = LiveTracker(get_standard("ebu-r37"))
     for t in range(0, 120):

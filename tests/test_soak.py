@@ -20,18 +20,14 @@ def test_the_monitor_recovers_from_every_outage_and_keeps_its_resources(tmp_path
     # recovery was 42.5 s), and a recovery is only counted before the next kill
     assert result["recovered"] >= 1, result["restarts_detail"]
     errors = result["offset_error_after_recovery_ms"]
-    # flash/beep: exact after a recovery. With 5% of the RTP packets lost, a flash can
-    # arrive in a damaged frame and be seen a frame late, and the first estimate after a
-    # recovery rests on one or two events: one such event moves it by up to a frame
-    # (seen once in CI: 20.5 ms, the mean of 0 and 41 ms); the hour-long soaks read
-    # <= 0.25 ms after all 44 of their test-signal recoveries
-    # on a miss, say what each stream read after each restart, and what the metrics
-    # showed around it (a rare miss of hundreds of ms is not explained yet: README, known issue)
+    # the first value published after each recovery: the tracker settles first (two
+    # readings that share no media agree), so a first window read far off is never
+    # shown (before it, one soak run in ~12 read 475 or 1,440 ms off); on a miss, say
+    # what each stream read after each restart, and what the metrics showed around it
     detail = [result["restarts_detail"], [s for s in result["samples"]
                                           if any(abs(s["t"] - r["t"]) < 20
                                                  for r in result["restarts_detail"])]]
-    assert errors["test_signal_median"] <= 2.0, detail
-    assert errors["test_signal_max"] <= 45.0, detail  # a frame (40 ms), never more
+    assert errors["test_signal_max"] <= 2.0, detail  # flash/beep: to the sample
     assert errors["talking_head_max"] <= 80.0, detail  # lip sync: within two frames
     assert result["tracebacks"] == 0
     assert all(n >= 2 for n in result["reconnects"].values())  # each kill was reconnected

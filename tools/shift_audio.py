@@ -35,19 +35,33 @@ def shift_audio(src: str | Path, dst: str | Path, offset_ms: float) -> Path:
         vout = out.add_stream_from_template(vin)
         aout = out.add_stream("pcm_s16le", rate=rate)
         aout.layout = layout
-        for packet in inp.demux(vin):
-            if packet.size == 0:  # the demuxer's end-of-stream marker
-                continue
-            packet.stream = vout
-            out.mux(packet)
+        audio_packets = []
         for i in range(0, audio.shape[1], 1024):
             frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[:, i : i + 1024]),
                                                format="fltp", layout=layout)
             frame.sample_rate = rate
             frame.time_base = Fraction(1, rate)
             frame.pts = round(start * rate) + i
-            out.mux(aout.encode(frame))
-        out.mux(aout.encode(None))
+            audio_packets += aout.encode(frame)
+        audio_packets += aout.encode(None)
+        # written in time order: a file of all its video, then all its audio, makes a
+        # reader hold the whole video while it waits for the sound (a ring of a minute
+        # overflowed on a 71 s clip)
+        queued = iter(audio_packets)
+        pending = next(queued, None)
+        for packet in inp.demux(vin):
+            if packet.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            t = float((packet.dts if packet.dts is not None else packet.pts or 0)
+                      * packet.time_base)
+            while pending is not None and pending.pts * pending.time_base <= t:
+                out.mux(pending)
+                pending = next(queued, None)
+            packet.stream = vout
+            out.mux(packet)
+        while pending is not None:
+            out.mux(pending)
+            pending = next(queued, None)
     return Path(dst)
 
 

@@ -1,7 +1,8 @@
 """Check inputs on an existing Ray cluster: one Ray task per input.
 
 Ray retries a task whose worker process or node dies (max_retries); an input past
---file-timeout is cancelled and gets a timeout record. Inputs must be reachable from
+--file-timeout (counted from when its task began the input: a new worker's start-up
+and the queue do not count) is cancelled and gets a timeout record. Inputs must be reachable from
 the workers (a shared path or a URL), and avsync installed there.
 """
 
@@ -41,9 +42,27 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
                          f"({err.strerror or err})") from None
 
 
-def _check_task(inp: Input, config) -> dict:
+def _check_task(inp: Input, config, started=None) -> dict:
     os.environ["AVSYNC_DECODE_THREADS"] = "1"  # Ray gives each task one CPU: use one
+    import avsync.check  # noqa: F401  a new worker's imports are start-up, not the input's
+    if started is not None:  # --file-timeout counts from here
+        started.mark.remote(inp.id)
     return check_one(inp, config)
+
+
+class _Started:
+    """A Ray actor the tasks tell when they begin the input itself (after the worker
+    process started and imported avsync), so --file-timeout leaves start-up out."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    def mark(self, input_id: str) -> None:
+        self.ids.append(input_id)
+
+    def take(self) -> list[str]:
+        ids, self.ids = self.ids, []
+        return ids
 
 
 def connect(address: str) -> None:
@@ -71,6 +90,8 @@ def run_ray(inputs: Iterable[Input], config, address: str,
     ray = _ray()
     task = ray.remote(num_cpus=1, max_retries=TASK_RETRIES)(_check_task)
     config_ref = ray.put(config)
+    marks = ray.remote(num_cpus=0)(_Started).remote() if file_timeout_s is not None else None
+    began: dict[str, float] = {}  # input id -> when the driver learnt its task began
     pending = list(inputs)
     pending.reverse()
     running: dict = {}  # ObjectRef -> (input, submitted at)
@@ -79,27 +100,30 @@ def run_ray(inputs: Iterable[Input], config, address: str,
         while pending or running:
             if time.monotonic() - looked > 5.0:  # workers join and leave (autoscaling)
                 cpus, looked = _cpus(ray), time.monotonic()
-                # two tasks per CPU keep every worker busy; with a --file-timeout, one
-                # per CPU, so a task's clock does not run while it waits in Ray's queue
-                limit = in_flight or (cpus if file_timeout_s is not None else 2 * cpus)
+                # two tasks per CPU keep every worker busy (a queued task's
+                # --file-timeout clock has not started)
+                limit = in_flight or 2 * cpus
             while pending and len(running) < limit:
                 inp = pending.pop()
-                running[task.remote(inp, config_ref)] = (inp, time.monotonic())
+                running[task.remote(inp, config_ref, marks)] = (inp, time.monotonic())
             done, _ = ray.wait(list(running), num_returns=1, timeout=0.5)
             for ref in done:
-                inp, started = running.pop(ref)
+                inp, submitted = running.pop(ref)
                 try:
                     yield ray.get(ref)
                 except ray.exceptions.RayError as err:  # retries used up, or cancelled
                     first = str(err).strip().splitlines()[0] if str(err) else ""
                     yield error_record(inp, f"Ray task failed: {type(err).__name__}: "
                                        f"{first}", EXIT_INTERNAL, INTERNAL,
-                                       time.monotonic() - started)
-            if file_timeout_s is not None:
+                                       time.monotonic() - submitted)
+            if marks is not None:
                 now = time.monotonic()
-                for ref, (inp, started) in list(running.items()):
-                    # queued time counts too: a bound on the batch, not only the task
-                    if now - started > file_timeout_s:
+                for input_id in ray.get(marks.take.remote()):
+                    began[input_id] = now  # a retried task starts its clock again
+                for ref, (inp, _) in list(running.items()):
+                    # from when the input itself began: a worker's start-up and the
+                    # queue do not count
+                    if inp.id in began and now - began[inp.id] > file_timeout_s:
                         ray.cancel(ref, force=True)
                         running.pop(ref)
                         yield error_record(inp, f"no answer within --file-timeout "

@@ -23,32 +23,45 @@ class Input:
     path: str  # as the user gave it (a URL keeps its credentials: never print it)
     size: int | None  # bytes; None for URLs and files that are gone
     mtime: float | None
+    # a local file's absolute path, links resolved: what workers open (a relative path
+    # means nothing on a Ray worker) and what names it; None for URLs
+    resolved: str | None = None
+    inode: str | None = None  # "device:inode": the file itself, whatever its name
 
     @property
     def shown(self) -> str:
         return shown_input(self.path)
 
     @property
+    def target(self) -> str:
+        """What to open: the resolved path of a local file, else the URL."""
+        return self.resolved or self.path
+
+    @property
     def id(self) -> str:
-        """Names the raw input (two URLs that differ only in a secret differ here, but
-        the secret cannot be read back from it)."""
-        raw = self.path.encode("utf-8", "surrogateescape")
+        """Names the input: a local file by its resolved path (`lib/x` and `/abs/lib/x`
+        are one input), a URL by its raw text (two that differ only in a secret differ
+        here, but the secret cannot be read back from it)."""
+        raw = self.target.encode("utf-8", "surrogateescape")
         return hashlib.sha256(raw).hexdigest()[:20]
 
     @property
-    def key(self) -> tuple[str, int | None, float | None]:
-        """What --resume compares: the same input, size and modification time."""
-        return (self.id, self.size, self.mtime)
+    def key(self) -> tuple[str, int | None, float | None, str | None]:
+        """What --resume compares: the same input, size, modification time and file."""
+        return (self.id, self.size, self.mtime, self.inode)
 
 
 def stat_input(path: str) -> Input:
     if is_url(path):
         return Input(path, None, None)
     try:
-        st = os.stat(local_path(path))
+        local = local_path(path)
+        resolved = os.path.realpath(local)
+        st = os.stat(local)
     except (OSError, ValueError):  # ValueError: a NUL byte in the name
         return Input(path, None, None)  # checked later: the record says why
-    return Input(path, st.st_size, round(st.st_mtime, 6))
+    return Input(path, st.st_size, round(st.st_mtime, 6), resolved,
+                 f"{st.st_dev}:{st.st_ino}")
 
 
 def read_list(lines) -> list[str]:
@@ -83,11 +96,11 @@ def expand(args: list[str], manifests: list[str] = (), globs: list[str] | None =
             paths.append(arg)
     seen: set[str] = set()
     unique = []
-    for path in paths:
-        if path not in seen:
-            seen.add(path)
-            unique.append(path)
-    return [stat_input(p) for p in unique]
+    for inp in map(stat_input, paths):  # one input per file, however it is spelt
+        if inp.id not in seen:
+            seen.add(inp.id)
+            unique.append(inp)
+    return unique
 
 
 def walk(folder: str, patterns: tuple[str, ...]) -> list[str]:

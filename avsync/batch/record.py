@@ -18,7 +18,8 @@ ERROR, INTERNAL, TIMEOUT = "bad_input", "internal_error", "timeout"
 
 
 def input_fields(inp) -> dict:
-    return {"input": {"path": inp.shown, "id": inp.id, "size": inp.size, "mtime": inp.mtime}}
+    return {"input": {"path": inp.shown, "id": inp.id, "size": inp.size, "mtime": inp.mtime,
+                      "inode": inp.inode}}
 
 
 def error_record(inp, message: str, exit_code: int = EXIT_BAD_INPUT,
@@ -39,8 +40,8 @@ def check_one(inp, config) -> dict:
     if "\x00" in inp.path:
         return error_record(inp, f"{inp.shown}: a path cannot hold a NUL byte")
     try:
-        check_input(inp.path)  # the single-file path's refusals, as this input's record
-        report = check_file(inp.path, config)
+        check_input(inp.target)  # the single-file path's refusals, as this input's record
+        report = check_file(inp.target, config)
     except AvsyncError as err:
         return error_record(inp, str(err), err.exit_code,
                             seconds=time.perf_counter() - started)

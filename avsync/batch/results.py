@@ -28,41 +28,80 @@ def worst_exit(codes) -> int:
 
 # verdicts a re-run should try again rather than skip: they say nothing of the file
 RETRY_ON_RESUME = ("timeout", "internal_error")
+# a bad input for a reason outside the file (the worker could not reach it): tried again
+_ENVIRONMENT = ("no such file", "permission denied", "not found", "refused", "unreachable",
+                "timed out", "no route", "resolve")
+
+
+def retry_on_resume(record: dict) -> bool:
+    """Whether --resume checks this record's input again rather than keeping it."""
+    if record.get("verdict") in RETRY_ON_RESUME:
+        return True
+    reason = (record.get("reason") or "").lower()
+    return record.get("verdict") == "bad_input" and any(w in reason for w in _ENVIRONMENT)
+
+
+def record_key(record: dict) -> tuple:
+    inp = record["input"]
+    return (inp["id"], inp["size"], inp["mtime"], inp.get("inode"))
+
+
+def _records(path: Path) -> Iterator[dict]:
+    """The complete records of a --out file, one at a time."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+                record_key(record)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+            yield record
 
 
 def done_keys(path: Path) -> dict[tuple, int]:
-    """(input id, size, mtime) -> exit code of every complete record in an earlier
-    --out file, read line by line; records of transient failures (timeouts, dead
-    workers) are left out, so --resume tries those inputs again. A last line cut short
-    by a kill is dropped from the file, so appending continues cleanly."""
+    """(input id, size, mtime, file) -> exit code of every complete record in an
+    earlier --out file, read line by line; records of transient failures (timeouts,
+    dead workers, an input the worker could not reach) are left out, so --resume tries
+    those inputs again. A last line cut short by a kill is dropped from the file, so
+    appending continues cleanly."""
     if not path.exists():
         return {}
     _drop_partial_last_line(path)
     keys = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-                inp = record["input"]
-                if record.get("verdict") in RETRY_ON_RESUME:
-                    continue
-                keys[(inp["id"], inp["size"], inp["mtime"])] = int(record["exit_code"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+    for record in _records(path):
+        try:
+            if not retry_on_resume(record):
+                keys[record_key(record)] = int(record["exit_code"])
+        except (KeyError, TypeError, ValueError):
+            continue
     return keys
 
 
 def records_of(path: Path, keys: set) -> Iterator[dict]:
-    """The records of an earlier --out file whose input is in keys, one at a time."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            try:
-                record = json.loads(line)
-                inp = record["input"]
-                if (inp["id"], inp["size"], inp["mtime"]) in keys:
-                    yield record
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
+    """The records of an earlier --out file whose input is in keys, one at a time (one
+    per input: an older file may hold two of one unchanged input)."""
+    seen = set()
+    for record in _records(path):
+        key = record_key(record)
+        if key in keys and key not in seen:
+            seen.add(key)
+            yield record
+
+
+def forget(path: Path, ids: set[str]) -> None:
+    """Rewrite a --out file without the records of these inputs (they are checked
+    again: a changed file, a timeout), so each input keeps one record. Written aside
+    and moved into place: a kill leaves the old file or the new one, never half."""
+    if not path.exists() or not ids:
+        return
+    tmp = path.with_name(path.name + ".resume-tmp")
+    with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as out:
+        for record in _records(path):
+            if record["input"]["id"] not in ids:
+                out.write(json.dumps(record) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
 
 
 def _drop_partial_last_line(path: Path) -> None:
@@ -93,13 +132,11 @@ class ResultSink:
                           errors="backslashreplace") if out else None)
         self._csv_file = None
         self._csv = None
-        if csv_path:
-            fresh = not (append and csv_path.exists() and csv_path.stat().st_size)
-            self._csv_file = open(csv_path, "a" if append else "w",  # noqa: SIM115
-                                  newline="", encoding="utf-8", errors="backslashreplace")
+        if csv_path:  # always whole: a resumed run lists the records done before too
+            self._csv_file = open(csv_path, "w", newline="", encoding="utf-8",  # noqa: SIM115
+                                  errors="backslashreplace")
             self._csv = csv.writer(self._csv_file)
-            if fresh:
-                self._csv.writerow(CSV_COLUMNS)
+            self._csv.writerow(CSV_COLUMNS)
         self.verdicts: Counter[str] = Counter()
         self.codes: Counter[int] = Counter()
         self.media_s = 0.0
@@ -110,12 +147,7 @@ class ResultSink:
             self._out.write(json.dumps(record) + "\n")
             self._out.flush()
             os.fsync(self._out.fileno())  # on disk before the next input counts as done
-        if self._csv:
-            inp = record.get("input", {})
-            row = {**record, "path": inp.get("path"), "size": inp.get("size"),
-                   "mtime": inp.get("mtime")}
-            self._csv.writerow([row.get(c) for c in CSV_COLUMNS])
-            self._csv_file.flush()
+        self._write_csv(record)
         self.verdicts[record["verdict"]] += 1
         self.codes[record["exit_code"]] += 1
         self.media_s += record.get("duration_s") or 0.0
@@ -123,6 +155,20 @@ class ResultSink:
             offset = record["offset_ms"]
             self.worst.append((abs(offset), offset, record["file"]))
             self.worst = sorted(self.worst, reverse=True)[:5]
+
+    def add_earlier(self, record: dict) -> None:
+        """A record a resumed run found done: in the CSV (it lists the whole run) and
+        the exit code, not written to --out again nor counted as checked now."""
+        self._write_csv(record)
+        self.codes[record["exit_code"]] += 1
+
+    def _write_csv(self, record: dict) -> None:
+        if self._csv:
+            inp = record.get("input", {})
+            row = {**record, "path": inp.get("path"), "size": inp.get("size"),
+                   "mtime": inp.get("mtime")}
+            self._csv.writerow([row.get(c) for c in CSV_COLUMNS])
+            self._csv_file.flush()
 
     def close(self) -> None:
         for f in (self._out, self._csv_file):

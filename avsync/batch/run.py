@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from avsync.batch.inputs import Input
-from avsync.batch.results import ResultSink, done_keys
+from avsync.batch.results import ResultSink, done_keys, forget, records_of
 
 
 @dataclass(frozen=True)
@@ -63,26 +63,28 @@ def run_batch(inputs: list[Input], config, options: BatchOptions,
     done: dict = {}
     if options.resume and options.out:
         done = done_keys(options.out)
-    all_inputs = inputs
-    skipped = [done[i.key] for i in inputs if i.key in done]
+    earlier = [i for i in inputs if i.key in done]
     inputs = [i for i in inputs if i.key not in done]
     if options.ray_address and inputs:
         from avsync.batch.cluster import connect
 
         connect(options.ray_address)  # a wrong address must not empty the old results
+    if options.resume and options.out:
+        # inputs checked again (changed since, or a transient failure) lose their old
+        # record: each input keeps one
+        forget(options.out, {i.id for i in inputs})
     sink = ResultSink(options.out, options.csv, append=options.resume)
     index = None
     if options.html:
         from avsync.html import HtmlIndex
 
         index = HtmlIndex(options.html)
-    for code in skipped:  # their verdicts still count toward the exit code
-        sink.codes[code] += 1
-    if index and skipped:  # the index lists every file, those done before included
-        from avsync.batch.results import records_of
-
-        for record in records_of(options.out, {i.key for i in all_inputs if i.key in done}):
-            index.add(record)
+    if earlier:  # their verdicts still count toward the exit code, and the CSV and the
+        # index list every input, those done before included
+        for record in records_of(options.out, {i.key for i in earlier}):
+            sink.add_earlier(record)
+            if index:
+                index.add(record)
     progress = _Progress(len(inputs), options.progress)
     started = time.monotonic()
     try:
@@ -107,7 +109,7 @@ def run_batch(inputs: list[Input], config, options: BatchOptions,
     finally:
         progress.close()
         sink.close()
-    summary = sink.summary(time.monotonic() - started, len(skipped))
+    summary = sink.summary(time.monotonic() - started, len(earlier))
     if index:
         index.close(summary)
     print(summary, file=sys.stderr)

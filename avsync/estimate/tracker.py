@@ -5,6 +5,14 @@ The current offset is the median of the last three measurements (of the last
 two; drift is a Theil-Sen line over
 the last `drift_horizon_s`; a jump is an offset change that persists (estimate.jumps).
 Memory is bounded: only `keep_s` of history is kept.
+
+After a (re)connection the tracker is *settling* and publishes nothing until two
+measurements that share no media (`settle_gap_s` apart: 3 s windows overlap their
+neighbours) agree within `settle_ms` (a frame; test-signal events, which are exact,
+within EXACT_SETTLE_MS): the first window of a connection can be read off a stream
+whose timing is still settling (the soak runs saw one read 475 ms off, a test-signal
+event 1,440 ms off), and one reading is no estimate. The first value published is
+the confirming measurement; later ones the median of those since.
 """
 
 from __future__ import annotations
@@ -18,6 +26,10 @@ from avsync.estimate.jumps import Jump, find_jumps
 from avsync.estimate.offset import MEASURED
 from avsync.estimate.robust import theil_sen
 from avsync.standards import Tolerance
+
+# test-signal events are measured to the sample: two that differ by more than this are
+# not the same offset (a flash in a damaged frame is seen a frame late)
+EXACT_SETTLE_MS = 2.0
 
 
 @dataclass(frozen=True)
@@ -33,8 +45,10 @@ class LiveEstimate:
 class LiveTracker:
     def __init__(self, tolerance: Tolerance, smooth: int = 3, recent_s: float = 30.0,
                  drift_horizon_s: float = 300.0, min_drift_span_s: float = 60.0,
-                 keep_s: float = 600.0, jump_step_ms: float = 80.0) -> None:
+                 keep_s: float = 600.0, jump_step_ms: float = 80.0,
+                 settle_ms: float = 40.0, settle_gap_s: float = 3.0) -> None:
         self.tolerance = tolerance
+        self.settle_ms, self.settle_gap_s = settle_ms, settle_gap_s
         self.smooth, self.recent_s = smooth, recent_s
         self.drift_horizon_s, self.min_drift_span_s = drift_horizon_s, min_drift_span_s
         self.keep_s, self.jump_step_ms = keep_s, jump_step_ms
@@ -42,6 +56,7 @@ class LiveTracker:
         self.jumps: list[Jump] = []  # ever (bounded by what persists: rare)
         self._points: deque[tuple[float, float, float, str]] = deque()  # t, ms, conf, method
         self._since_jump_t = -np.inf
+        self._settled_t: float | None = None  # first measurement that may be published
 
     def add(self, t: float, status: str, offset_ms: float | None = None,
             confidence: float = 0.0, method: str = "") -> Jump | None:
@@ -52,19 +67,38 @@ class LiveTracker:
         self._points.append((t, float(offset_ms), float(confidence), method))
         while self._points and self._points[0][0] < t - self.keep_s:
             self._points.popleft()
+        if self._settled_t is None and self._agrees_with_an_earlier(t, float(offset_ms),
+                                                                    method):
+            self._settled_t = t
         return self._check_jump()
+
+    def _agrees_with_an_earlier(self, t: float, offset_ms: float, method: str) -> bool:
+        """An earlier measurement of this connection that shares no media with this one
+        reads the same offset."""
+        within = EXACT_SETTLE_MS if method == "test-signal" else self.settle_ms
+        return any(abs(p[1] - offset_ms) <= within for p in self._points
+                   if p[0] <= t - self.settle_gap_s and p[3] == method)
 
     def reset(self) -> None:
         """A new connection: old measurements describe another session of the stream."""
         self._points.clear()
         self._since_jump_t = -np.inf
+        self._settled_t = None
+
+    @property
+    def settling(self) -> bool:
+        """Measured since the last (re)connection, but nothing confirmed yet."""
+        return self._settled_t is None and bool(self._points)
 
     def current(self) -> LiveEstimate | None:
-        if not self._points:
+        """The published estimate: None while there is none, or while settling."""
+        if self._settled_t is None:
             return None
         newest = self._points[-1][0]
+        # from the confirming measurement on: never the readings before it
         recent = [p for p in self._points if p[0] >= max(newest - self.recent_s,
-                                                          self._since_jump_t)]
+                                                          self._since_jump_t,
+                                                          self._settled_t)]
         recent = recent[-self.smooth :]
         offset = float(np.median([p[1] for p in recent]))
         confidence = float(np.median([p[2] for p in recent]))

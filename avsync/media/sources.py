@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -43,6 +44,12 @@ _WRAPPING_FORMATS = ("mpegts", "hls", "mpegtsraw")
 # so our per-frame Python work overlaps decoding (measured faster than slice-only
 # threads for `check`, though slice-only is faster for a bare decode loop).
 THREAD_TYPE = "AUTO"
+# The analysis reads grey mouth regions and frame brightness, not a picture to look at:
+# the decoder may skip its in-loop deblocking filter (H.264, HEVC; other decoders ignore
+# it), which takes a share of the decode's CPU (issue 22: tools/bench.py lipsync).
+# Deblocking smooths block edges by a grey level or two; the mean luma of a flash frame
+# and the lips' movement are the same.
+VIDEO_DECODER_OPTIONS = {"skip_loop_filter": "all"}
 
 
 class Featurizer(Protocol):
@@ -61,6 +68,12 @@ def _check_local_file(path: str) -> None:
         raise BadInputError(f"{path}: no such file")
     if os.path.isdir(path):
         raise BadInputError(f"{path}: is a directory, not a media file")
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):  # its size says nothing: /dev/zero and a pipe read "0"
+        kind = ("pipe" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                else "device")
+        raise BadInputError(f"{path}: is a {kind}, not a media file (give a file, or a "
+                            "live stream's URL)")
     if os.path.getsize(path) == 0:
         raise BadInputError(f"{path}: file is empty (0 bytes)")
 
@@ -283,6 +296,9 @@ class Producer(ProducerThread):
             if threads.isdigit() and stream.codec_context is not None:
                 # batch workers: one core each, so no decoder threads of their own
                 stream.codec_context.thread_count = int(threads)
+        if opened.video is not None and opened.video.codec_context is not None:
+            ctx = opened.video.codec_context  # applied when the decoder opens
+            ctx.options = {**ctx.options, **VIDEO_DECODER_OPTIONS}
         video_clock = opened.video and self.clock.stream("video", opened.video.time_base)
         audio_clock = opened.audio and self.clock.stream("audio", opened.audio.time_base)
         audio_out = AudioToMono(ANALYSIS_RATE)

@@ -19,6 +19,10 @@ from avsync.monitor.view import EstimateLogger, TableView
 
 log = logging.getLogger("avsync.monitor")
 STOP_WITHIN_S = 2.0  # SIGINT/SIGTERM: everything is down within this
+# of it, how long stop() waits for the stream threads to end; one blocked inside FFmpeg
+# (a server that accepted and went silent) ends only at its read timeout, and the
+# process leaves without it (avsync.cli.run)
+JOIN_WITHIN_S = 0.8
 
 
 @dataclass
@@ -77,11 +81,11 @@ class Monitor:
         self.stop_event.set()
         for w in self.workers:
             w.interrupt()
-        deadline = time.monotonic() + STOP_WITHIN_S - 0.3
+        deadline = time.monotonic() + JOIN_WITHIN_S
+        self.server.stop()  # up to its poll interval (0.5 s), while the streams wind down
         for w in self.workers:  # daemon threads: one stuck in a read cannot hold us
             w.join(max(0.0, deadline - time.monotonic()))
         self.pool.shutdown(wait=False, cancel_futures=True)
-        self.server.stop()
 
     def supervise(self) -> None:
         """Restart any stream thread that died of a bug: one stream lost silently is

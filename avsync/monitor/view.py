@@ -20,7 +20,7 @@ def table(workers: Iterable[StreamWorker]) -> str:
         est = w.tracker.current() if w.state == UP else None
         if est is None:
             offset = conf = drift = "-"
-            verdict = w.error or ("measuring" if w.state == UP else w.state)
+            verdict = w.error or (waiting(w) if w.state == UP else w.state)
         else:
             offset = f"{est.offset_ms:+.0f} ms"
             conf = f"{est.confidence:.2f}"
@@ -30,6 +30,13 @@ def table(workers: Iterable[StreamWorker]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     return "\n".join("  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:5])) + "  " + r[5]
                      for r in rows)
+
+
+def waiting(w: StreamWorker) -> str:
+    """What an up stream without a published estimate is doing."""
+    if w.tracker.settling:  # measured, but no second reading has confirmed the first yet
+        return "settling"
+    return "measuring"
 
 
 class RecentLines(logging.Handler):
@@ -107,7 +114,8 @@ class EstimateLogger:
                 text = (f"{w.spec.name}: {describe_offset(est.offset_ms)}, confidence "
                         f"{est.confidence:.2f}")
             elif w.state == UP:
-                text = f"{w.spec.name}: up, measuring"
+                fields["settling"] = w.tracker.settling
+                text = f"{w.spec.name}: up, {waiting(w)}"
             else:  # a stream that is down says so (and why) on each failure already
                 continue
             self.log.info(text, extra={"fields": fields})

@@ -281,6 +281,9 @@ def _lipsync_segments(analyser: LipSyncAnalyser, sure: list, fps: float,
     return jumps, segments
 
 
+EDGE_WINDOW_SHARE = 0.25  # windows peaking at the search's end: the offset may be past it
+
+
 def at_range_edge(curve: Curve) -> bool:
     """The clip's best offset is the first or last candidate or next to it: the true
     offset may lie beyond the search range (a curve rising toward its end)."""
@@ -362,6 +365,11 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
     detail["min_confidence"] = min_confidence
     would = "pass" if verdict == PASS else "fail"
     edge = not segments and at_range_edge(curve)
+    step_ms = analyser.scorer.candidate_offsets(analyser.config.max_offset_s, fps)
+    step_ms = float(np.diff(step_ms).min()) * 1e3 if len(step_ms) > 1 else 0.0
+    edge_windows = sum(abs(w.offset_s) * 1e3 >= max_offset_ms - step_ms - 1e-6
+                       for w in measured)
+    detail["windows_at_range_edge"] = int(edge_windows)
     if edge:  # never a verdict on a peak that may be the range's end, not the offset's
         verdict, reason = UNCERTAIN, (
             f"the best offset sits at the edge of the ±{max_offset_ms:.0f} ms search; "
@@ -370,8 +378,10 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
         verdict, reason = UNCERTAIN, (
             f"confidence {confidence:.2f} is below {min_confidence:g}: the "
             f"estimate would {would}, but is not sure enough to judge (--min-confidence)")
-        # sure windows that disagree with each other: no offset in the range fits
-        if len(sure) < 0.5 * max(1, len(measured)):
+        # no offset in the range fits: the sure windows are few, or many windows peak
+        # at the range's end (an offset beyond it reads as scattered edge peaks)
+        if (len(sure) < 0.5 * max(1, len(measured))
+                or edge_windows >= EDGE_WINDOW_SHARE * max(1, len(measured))):
             reason += "; " + beyond_range_hint(max_offset_ms)
     detail["at_range_edge"] = edge
     face = analyser.speaker_thumbnail() if thumbnail else None

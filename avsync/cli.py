@@ -14,15 +14,19 @@ import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from avsync import __version__, limits
 from avsync.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, AvsyncError, BadInputError, UsageError
 from avsync.media.redact import RedactingFilter, redact_text
 from avsync.media.urls import check_input
 from avsync.report import DEFAULT_MIN_CONFIDENCE
+
+if TYPE_CHECKING:
+    from avsync.report import Report
 
 log = logging.getLogger("avsync")
 
@@ -317,21 +321,42 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if bar:
             bar.close()
     strips = [strip_png(e) for e in report.evidence]
-    files = _write_evidence(args.evidence, report, strips) if args.evidence else None
+    unwritten: list[str] = []  # an output that failed must not lose the result
+    files = None
+    if args.evidence:
+        files = _write_or_say(unwritten, "--evidence", args.evidence,
+                              lambda: _write_evidence(args.evidence, report, strips))
+        if not report.evidence:
+            log.warning("--evidence %s: no lip-sync window was measured, so there are no "
+                        "strips to write", args.evidence)
     print(json.dumps(report.to_json(files), indent=2) if args.json else render_text(report))
     for warning in report.warnings:  # stderr, so they never corrupt the JSON on stdout
         log.warning(warning)
     if args.plot:
-        plot_timeline(report, args.plot)
+        _write_or_say(unwritten, "--plot", args.plot, lambda: plot_timeline(report, args.plot))
     if args.html:
         from avsync.html import render_html
 
         page = render_html({**report.to_json(files), "exit_code": report.exit_code}, strips)
-        Path(args.html).write_text(page, encoding="utf-8", errors="backslashreplace")
+        _write_or_say(unwritten, "--html", args.html, lambda: Path(args.html).write_text(
+            page, encoding="utf-8", errors="backslashreplace"))
+    if unwritten:
+        for line in unwritten:
+            log.error(line)
+        return EXIT_BAD_INPUT
     return report.exit_code
 
 
-def _write_evidence(folder: str, report, strips: list[bytes]) -> list[str]:
+def _write_or_say(unwritten: list[str], flag: str, where: str, write: Callable[[], Any]) -> Any:
+    """write(); an OSError (disk full, no permission) becomes one line in unwritten."""
+    try:
+        return write()
+    except OSError as e:
+        unwritten.append(f"{flag} {where}: could not write it ({e.strerror or e})")
+        return None
+
+
+def _write_evidence(folder: str, report: Report, strips: list[bytes]) -> list[str]:
     """The evidence strips as PNG files in folder (made if need be); their paths."""
     Path(folder).mkdir(exist_ok=True)
     paths = []

@@ -15,10 +15,15 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avsync.features import audio as af
+
+if TYPE_CHECKING:  # lipsync imports this module
+    from avsync.lipsync import FaceTrack
+    from avsync.records import Window
 
 STRIP_S = 1.5  # media shown per window: a few syllables
 KEEP_SURE = 4  # most confident windows kept (the report shows 3-5)
@@ -27,7 +32,7 @@ ROW_H = 36  # height of each curve's band
 LABEL_W = 112  # left margin for the band labels
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
 class Evidence:
     """One window's evidence. Times are media seconds; the envelope is the speech-band
     level per 10 ms frame (dB), over the strip widened by the offset so the moved copy
@@ -68,8 +73,8 @@ class EvidenceKeeper:
         self.sure: list[Evidence] = []  # most confident first, none within a window
         self.least: Evidence | None = None
 
-    def consider(self, window, track, offset_s: float, confidence: float,
-                 window_s: float) -> None:
+    def consider(self, window: Window, track: FaceTrack, offset_s: float,
+                 confidence: float, window_s: float) -> None:
         """A measured window: kept if it is among the surest (apart from the kept ones:
         overlapping windows show the same lips) or the least sure so far."""
         centre = (window.t0 + window.t1) / 2
@@ -93,7 +98,7 @@ class EvidenceKeeper:
             out.append(self.least)
         return out
 
-    def _take(self, window, track, offset_s: float, confidence: float,
+    def _take(self, window: Window, track: FaceTrack, offset_s: float, confidence: float,
               label: str) -> Evidence:
         centre = (window.t0 + window.t1) / 2
         t0 = max(window.t0, centre - self.span_s / 2)

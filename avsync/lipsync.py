@@ -157,10 +157,11 @@ class LipSyncAnalyser:
         if track is not None:
             self.result.speaker_tracks[track] += 1
         if self.evidence is not None and est.status == MEASURED and track is not None:
-            face = next(f for f in self._tracks(window.video_features, window.video_times)
-                        if f.track_id == track)
-            self.evidence.consider(window, face, est.offset_s, est.confidence,
-                                   self.config.window_s)
+            face = next((f for f in self._tracks(window.video_features, window.video_times)
+                         if f.track_id == track), None)
+            if face is not None:  # evidence is a view of the result, never a reason to fail
+                self.evidence.consider(window, face, est.offset_s, est.confidence,
+                                       self.config.window_s)
 
     def score_window(self, window: Window) -> tuple[OffsetEstimate, Curve | None, int | None]:
         """One window's estimate, its curve (None without a face and speech) and the

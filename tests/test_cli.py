@@ -113,6 +113,18 @@ def test_plot_draws_the_timeline(make_signal, tmp_path, capsys):
     assert greenish.mean() > 0.05
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full to fill")
+def test_an_output_that_cannot_be_written_keeps_the_result_and_says_so(make_signal):
+    # /dev/full: every write fails with "No space left on device", a real full disk
+    path, _ = make_signal(offset_ms=-20.0, duration_s=8.0)
+    result = run_cli("check", str(path), "--json", "--html", "/dev/full")
+    assert result.returncode == 3
+    assert json.loads(result.stdout)["offset_ms"] == pytest.approx(-20.0, abs=1.0)
+    errors = [line for line in result.stderr.splitlines() if "--html /dev/full" in line]
+    assert len(errors) == 1 and "could not write it" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
 def _bad_inputs(tmp: Path, good: Path) -> dict[str, Path]:
     files = {"missing": tmp / "missing.mp4", "directory": tmp / "empty-folder"}
     files["directory"].mkdir()  # a folder is many inputs: one without media is an error

@@ -8,7 +8,8 @@ typed in by hand but the prose of `limits`) and the commands that wrote them:
     {"checkpoint": "model.pt", "onnx": "avsync/model/weights/sync.onnx",
      "commit": "...", "machine": "...", "train_command": "...",
      "evaluations": {"after": "val.json", "before": "val-before.json"},  # tools/evaluate.py
-     "seen": {"after": "seen.json", "before": "seen-before.json"},       # --suite seen
+     "seen": {"after": "seen.json", "before": "seen-before.json"},  # offline_eval --suite seen
+     "unseen": {"after": "val.json", "before": "val-before.json"},  # offline_eval, validation
      "eval_command": "...",
      "ablation": [{"variant": "a", "what": "...", "offline": "a-val.json",
                    "seen": "a-seen.json", "cost": "..."}, ...],  # offline_eval.py --out
@@ -144,7 +145,7 @@ def main() -> int:
     onnx = Path(cfg["onnx"])
     digest = hashlib.sha256(onnx.read_bytes()).hexdigest()
     after, before = (_report(cfg["evaluations"][k]) for k in ("after", "before"))
-    seen_after, seen_before = (_report(cfg["seen"][k]) for k in ("after", "before"))
+    seen_after, seen_before = (_json(cfg["seen"][k])["summary"] for k in ("after", "before"))
     calib = _json(cfg["calibration"])
     spec = summary["spec"]
     front = {"crop": "the mouth crop's CNN",
@@ -208,20 +209,22 @@ def main() -> int:
     for clip, c in after["per_clip"].items():
         old = before["per_clip"].get(clip, {}).get("bias_ms")
         lines.append(f"| {c['set']}: {clip} | {fmt(c['bias_ms'], 'sms')} | {fmt(old, 'sms')} |")
-    seen_rows = [(g.removeprefix("set "), v) for g, v in seen_after.items()
-                 if g.startswith("set seen:")]
-    lines += ["", "**Seen against unseen people** (`tools/evaluate.py --suite seen`: the "
-              "clips of the training sources that training held out, mostly people it "
-              "trained on), 15-frame windows within ±1 frame:", "",
+    lines += ["", "**Seen against unseen people**, 15-frame windows within ±1 frame, offline "
+              "(`tools/research/offline_eval.py --suite seen`: the clips of the training "
+              "sources that training held out, mostly people it trained on; unseen: the "
+              "trusted validation clips, same scoring):", "",
               "| set | after | before |", "| --- | --- | --- |"]
-    for name, v in seen_rows:
-        old = seen_before.get(f"set {name}", {}).get("window_accuracy_1frame_15_frames")
-        lines.append(f"| {name} | {fmt(v.get('window_accuracy_1frame_15_frames'), 'pct')} | "
-                     f"{fmt(old, 'pct')} |")
-    lines.append("| unseen: all trusted validation | "
-                 f"{fmt(after['all trusted'].get('window_accuracy_1frame_15_frames'), 'pct')}"
-                 f" | {fmt(before['all trusted'].get('window_accuracy_1frame_15_frames'), 'pct')}"
-                 " |")
+    for name, v in seen_after.items():
+        if name.startswith("seen:") and isinstance(v, dict):
+            old = seen_before.get(name, {}).get("window_15")
+            lines.append(f"| {name} ({v.get('cases', 0)} cases) | "
+                         f"{fmt(v.get('window_15'), 'pct')} | {fmt(old, 'pct')} |")
+    lines.append(f"| seen, every set alike | {fmt(seen_figure(seen_after), 'pct')} | "
+                 f"{fmt(seen_figure(seen_before), 'pct')} |")
+    unseen = [_json(cfg["unseen"][k])["summary"]["all trusted"].get("window_15")
+              for k in ("after", "before")]
+    lines.append(f"| unseen: all trusted validation | {fmt(unseen[0], 'pct')} | "
+                 f"{fmt(unseen[1], 'pct')} |")
     headers = " | ".join(t for t, _, _ in OFFLINE_ROWS)
     lines += ["", "## Fronts compared", "",
               "Offline evaluation (`tools/research/offline_eval.py`: the same clips and "

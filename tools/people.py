@@ -97,7 +97,7 @@ def identity(source: str, path: Path) -> str:
     name = path.stem
     if source in ("grid-s1", "korean-aihub", "web"):
         return source
-    if source == "lrs3-ted":
+    if source in ("lrs3-ted", "lrs3-ted-relative"):
         return f"lrs3:{_lrs3_id(path) or name.replace('choijeongsoo_', '')}"
     if source == "lrs2-bbc":  # one programme per id: the catalogue counts 6 people
         return f"lrs2-bbc:{name.split('__')[0]}"

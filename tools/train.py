@@ -47,9 +47,9 @@ EDGE_MS = 560.0  # an own offset this far out sits on the edge of the +-600 ms s
 
 
 def pick_minutes(folders: dict[str, list[Path]], minutes: float, seed: int,
-                 cache: str) -> dict[str, list[Path]]:
+                 cache: str, mesh_every: int = SPEC.landmark_every) -> dict[str, list[Path]]:
     """About `minutes` of clips, every source cut by the same share (seeded)."""
-    lengths = {name: [data.cached(p, cache).duration_s for p in paths]
+    lengths = {name: [data.cached(p, cache, mesh_every).duration_s for p in paths]
                for name, paths in folders.items()}
     total = sum(sum(v) for v in lengths.values()) / 60
     if total <= 0:
@@ -81,11 +81,14 @@ def pick_people(folders: dict[str, list[Path]], count: int, seed: int
     return {name: paths for name, paths in out.items() if paths}
 
 
-def source_weights(folders: dict[str, list[Path]], how: str, cache: str) -> dict[str, float]:
-    """Draw weight per source: equal, or the square root of its minutes."""
+def source_weights(folders: dict[str, list[Path]], how: str, cache: str,
+                   mesh_every: int = SPEC.landmark_every) -> dict[str, float]:
+    """Draw weight per source: equal, or the square root of its minutes (read from the
+    feature cache of the front end trained on, so nothing is decoded twice)."""
     if how == "equal":
         return {name: 1.0 for name in folders}
-    return {name: float(np.sqrt(sum(data.cached(p, cache).duration_s for p in paths) / 60))
+    return {name: float(np.sqrt(sum(data.cached(p, cache, mesh_every).duration_s
+                                    for p in paths) / 60))
             for name, paths in folders.items()}
 
 
@@ -96,11 +99,11 @@ def own_offsets(path: Path, min_agreement: float, min_windows: int = 3) -> dict[
     measurement), or from a plain {"clip name": offset_ms} file (what
     --write-own-offsets writes: the shipped model's training reads
     tools/relative-offsets.json)."""
-    data = json.loads(path.read_text())
-    if "rows" not in data:
-        return {name: ms / 1000 for name, ms in data.items()}
+    measured = json.loads(path.read_text())
+    if "rows" not in measured:
+        return {name: ms / 1000 for name, ms in measured.items()}
     out = {}
-    for r in data["rows"]:
+    for r in measured["rows"]:
         est = r.get("clip_estimate_ms")
         # at the edge of the range: no peak inside it, so not measured
         if r.get("offset_ms") != 0 or est is None or abs(est) >= EDGE_MS:
@@ -163,6 +166,9 @@ def main() -> int:
         sources = {Path(f).name: data.media_files(f) for f in args.folders}
     else:
         sources = people.training_sources()
+    if args.aux_weight and args.front == "lips":
+        parser.error("--aux-weight trains the crop CNN to predict the lip contour: it needs "
+                     "--front crop or fused")
     if args.relative and not args.own_offsets:
         parser.error("--relative needs --own-offsets (their own offsets, measured)")
     own: dict[str, float] = {}
@@ -186,12 +192,14 @@ def main() -> int:
     if args.people:
         sources = pick_people(sources, args.people, args.seed)
     if args.data_minutes:
-        sources = pick_minutes(sources, args.data_minutes, args.seed, args.cache)
+        sources = pick_minutes(sources, args.data_minutes, args.seed, args.cache,
+                               args.mesh_every)
     config = TrainConfig(max_steps=args.steps, minutes=args.minutes, batch=args.batch,
                          lr=args.lr, seed=args.seed, cache_dir=args.cache,
                          front=args.front, aux_weight=args.aux_weight,
                          pass_weight=args.pass_weight,
-                         source_weights=source_weights(sources, args.weights, args.cache),
+                         source_weights=source_weights(sources, args.weights, args.cache,
+                                                        args.mesh_every),
                          init_from=args.init, threads=args.threads,
                          pause_at_step=args.pause_at)
     spec = replace(SPEC, landmark_every=args.mesh_every)

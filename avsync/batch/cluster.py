@@ -12,14 +12,19 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from avsync.batch.inputs import Input
 from avsync.batch.record import INTERNAL, TIMEOUT, check_one, error_record
 from avsync.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, UsageError
 
+if TYPE_CHECKING:
+    from avsync.check import CheckConfig
+
 RAY_MISSING = ("--ray needs Ray, an optional extra: pip install 'avsync[ray]' "
                "(or pip install ray)")
 TASK_RETRIES = 3  # a worker or node that dies: the input runs again elsewhere
+WORKER_START_S = 120.0  # a new worker's process and imports, at most (then it is stuck)
 
 
 def _ray():
@@ -42,7 +47,7 @@ def _reachable(address: str, timeout_s: float = 5.0) -> None:
                          f"({err.strerror or err})") from None
 
 
-def _check_task(inp: Input, config, started=None) -> dict:
+def _check_task(inp: Input, config: CheckConfig, started: Any = None) -> dict:
     os.environ["AVSYNC_DECODE_THREADS"] = "1"  # Ray gives each task one CPU: use one
     import avsync.check  # noqa: F401  a new worker's imports are start-up, not the input's
     if started is not None:  # --file-timeout counts from here
@@ -120,16 +125,23 @@ def run_ray(inputs: Iterable[Input], config, address: str,
                 now = time.monotonic()
                 for input_id in ray.get(marks.take.remote()):
                     began[input_id] = now  # a retried task starts its clock again
-                for ref, (inp, _) in list(running.items()):
+                for ref, (inp, submitted) in list(running.items()):
                     # from when the input itself began: a worker's start-up and the
-                    # queue do not count
-                    if inp.id in began and now - began[inp.id] > file_timeout_s:
+                    # queue do not count; but a task that never begins (a worker that
+                    # cannot start) is bounded too: one queued input ahead, start-up
+                    if inp.id in began:
+                        over = now - began[inp.id] > file_timeout_s
+                    else:
+                        over = now - submitted > 2 * file_timeout_s + WORKER_START_S
+                    if over:
                         ray.cancel(ref, force=True)
                         running.pop(ref)
                         yield error_record(inp, f"no answer within --file-timeout "
                                            f"{file_timeout_s:g} s (cancelled)",
-                                           EXIT_BAD_INPUT, TIMEOUT, file_timeout_s)
+                                           EXIT_BAD_INPUT, TIMEOUT, now - submitted)
     finally:
         for ref in running:
             ray.cancel(ref, force=True)
+        if marks is not None:
+            ray.kill(marks)
         ray.shutdown()

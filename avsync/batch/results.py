@@ -29,15 +29,15 @@ def worst_exit(codes) -> int:
 # verdicts a re-run should try again rather than skip: they say nothing of the file
 RETRY_ON_RESUME = ("timeout", "internal_error")
 # a bad input for a reason outside the file (the worker could not reach it): tried again
-_ENVIRONMENT = ("no such file", "permission denied", "not found", "refused", "unreachable",
-                "timed out", "no route", "resolve")
+_ENVIRONMENT = ("no such file", "permission denied", "refused", "unreachable",
+                "timed out", "no route", "could not resolve", "name resolution")
 
 
 def retry_on_resume(record: dict) -> bool:
     """Whether --resume checks this record's input again rather than keeping it."""
     if record.get("verdict") in RETRY_ON_RESUME:
         return True
-    reason = (record.get("reason") or "").lower()
+    reason = str(record.get("reason") or "").lower()
     return record.get("verdict") == "bad_input" and any(w in reason for w in _ENVIRONMENT)
 
 

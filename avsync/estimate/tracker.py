@@ -17,6 +17,7 @@ the confirming measurement; later ones the median of those since.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from dataclasses import dataclass
 
@@ -57,20 +58,23 @@ class LiveTracker:
         self._points: deque[tuple[float, float, float, str]] = deque()  # t, ms, conf, method
         self._since_jump_t = -np.inf
         self._settled_t: float | None = None  # first measurement that may be published
+        # the stream thread adds; the metrics scrape and the live view read
+        self._lock = threading.RLock()
 
     def add(self, t: float, status: str, offset_ms: float | None = None,
             confidence: float = 0.0, method: str = "") -> Jump | None:
         """One window's outcome; returns a new jump when this measurement confirms one."""
-        self.outcomes[status] += 1
-        if status != MEASURED or offset_ms is None:
-            return None
-        self._points.append((t, float(offset_ms), float(confidence), method))
-        while self._points and self._points[0][0] < t - self.keep_s:
-            self._points.popleft()
-        if self._settled_t is None and self._agrees_with_an_earlier(t, float(offset_ms),
-                                                                    method):
-            self._settled_t = t
-        return self._check_jump()
+        with self._lock:
+            self.outcomes[status] += 1
+            if status != MEASURED or offset_ms is None:
+                return None
+            self._points.append((t, float(offset_ms), float(confidence), method))
+            while self._points and self._points[0][0] < t - self.keep_s:
+                self._points.popleft()
+            if self._settled_t is None and self._agrees_with_an_earlier(t, float(offset_ms),
+                                                                        method):
+                self._settled_t = t
+            return self._check_jump()
 
     def _agrees_with_an_earlier(self, t: float, offset_ms: float, method: str) -> bool:
         """An earlier measurement of this connection that shares no media with this one
@@ -81,40 +85,44 @@ class LiveTracker:
 
     def reset(self) -> None:
         """A new connection: old measurements describe another session of the stream."""
-        self._points.clear()
-        self._since_jump_t = -np.inf
-        self._settled_t = None
+        with self._lock:
+            self._settled_t = None
+            self._points.clear()
+            self._since_jump_t = -np.inf
 
     @property
     def settling(self) -> bool:
         """Measured since the last (re)connection, but nothing confirmed yet."""
-        return self._settled_t is None and bool(self._points)
+        with self._lock:
+            return self._settled_t is None and bool(self._points)
 
     def current(self) -> LiveEstimate | None:
         """The published estimate: None while there is none, or while settling."""
-        if self._settled_t is None:
-            return None
-        newest = self._points[-1][0]
-        # from the confirming measurement on: never the readings before it
-        recent = [p for p in self._points if p[0] >= max(newest - self.recent_s,
-                                                          self._since_jump_t,
-                                                          self._settled_t)]
-        recent = recent[-self.smooth :]
-        offset = float(np.median([p[1] for p in recent]))
-        confidence = float(np.median([p[2] for p in recent]))
-        return LiveEstimate(newest, offset, confidence, self.drift_ms_per_min(),
-                            self.tolerance.contains(offset), recent[-1][3])
+        with self._lock:
+            if self._settled_t is None or not self._points:
+                return None
+            newest = self._points[-1][0]
+            # from the confirming measurement on: never the readings before it
+            recent = [p for p in self._points if p[0] >= max(newest - self.recent_s,
+                                                              self._since_jump_t,
+                                                              self._settled_t)]
+            recent = recent[-self.smooth :]
+            offset = float(np.median([p[1] for p in recent]))
+            confidence = float(np.median([p[2] for p in recent]))
+            return LiveEstimate(newest, offset, confidence, self.drift_ms_per_min(),
+                                self.tolerance.contains(offset), recent[-1][3])
 
     def drift_ms_per_min(self) -> float | None:
-        if not self._points:
-            return None
-        newest = self._points[-1][0]
-        since = max(newest - self.drift_horizon_s, self._since_jump_t)
-        pts = [p for p in self._points if p[0] >= since]
-        if len(pts) < 5 or pts[-1][0] - pts[0][0] < self.min_drift_span_s:
-            return None
-        fit = theil_sen(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
-        return float(fit.slope * 60)
+        with self._lock:
+            if not self._points:
+                return None
+            newest = self._points[-1][0]
+            since = max(newest - self.drift_horizon_s, self._since_jump_t)
+            pts = [p for p in self._points if p[0] >= since]
+            if len(pts) < 5 or pts[-1][0] - pts[0][0] < self.min_drift_span_s:
+                return None
+            fit = theil_sen(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+            return float(fit.slope * 60)
 
     def _check_jump(self) -> Jump | None:
         pts = [p for p in self._points if p[0] >= self._since_jump_t]

@@ -120,7 +120,7 @@ class ModelScorer:
         passes = self._grid_passes(track, window) or self._window_passes(track, window)
         if passes is None:
             return None
-        lips = inputs.fill_gaps(track.times, track.lips) if self.reads_lips else None
+        lips = track.lips if self.reads_lips else None
         audio_lo = window.audio_t0
         audio_hi = window.audio_t0 + len(window.audio) / window.audio_rate
         total, count, steps_used = np.zeros(len(steps)), np.zeros(len(steps)), 0
@@ -190,7 +190,10 @@ class ModelScorer:
         if self.reads_crop:
             feed["mouth"] = inputs.mouth_input(track.mouth[frames])[None]
         if lips is not None:
-            feed["lips"] = inputs.lips_input(lips[frames])[None]
+            # mesh gaps filled from the pass's own frames: a pass reads the same in
+            # every window that holds it (its scores are cached across windows)
+            contour = inputs.fill_gaps(track.times[frames], lips[frames])
+            feed["lips"] = inputs.lips_input(contour)[None]
         out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
         for c in _block_centres(int(steps.min()), int(steps.max())):
             shift = steps - c + SPEC.max_shift  # position of each offset in this block

@@ -269,9 +269,15 @@ def train(folders: dict[str, list[Path]], out: Path, config: TrainConfig, log=pr
     history: list[dict] = []
     best: tuple[float, dict | None] = (-math.inf, None)
     step, elapsed = 0, 0.0
+    if resume and not checkpoint.exists():
+        log(f"no checkpoint {checkpoint} to resume from: starting at step 0")
     if resume and checkpoint.exists():
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError:  # another front or size: not this run's checkpoint
+            raise ValueError(f"{checkpoint} is not a checkpoint of this run (front "
+                             f"{config.front}); remove it or give another --out") from None
         opt.load_state_dict(state["optimiser"])
         rng.bit_generator.state = state["numpy_rng"]
         g.set_state(state["torch_generator"])
@@ -304,7 +310,7 @@ def train(folders: dict[str, list[Path]], out: Path, config: TrainConfig, log=pr
         if config.pass_weight:
             total = total + config.pass_weight * pass_loss(scores, mask, spec)
         if predicted is not None:
-            total = loss + config.aux_weight * F.smooth_l1_loss(predicted, lip_target(lips))
+            total = total + config.aux_weight * F.smooth_l1_loss(predicted, lip_target(lips))
         opt.zero_grad()
         total.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)

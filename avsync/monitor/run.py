@@ -18,7 +18,6 @@ from avsync.monitor.stream import STOPPED, Backoff, StreamWorker
 from avsync.monitor.view import EstimateLogger, TableView
 
 log = logging.getLogger("avsync.monitor")
-STOP_WITHIN_S = 2.0  # SIGINT/SIGTERM: everything is down within this
 # of it, how long stop() waits for the stream threads to end; one blocked inside FFmpeg
 # (a server that accepted and went silent) ends only at its read timeout, and the
 # process leaves without it (avsync.cli.run)

@@ -89,7 +89,8 @@ def _mouth_of(photo: np.ndarray) -> tuple[float, float, float]:
         raise RuntimeError("the face model found no face in the sample photograph")
     points = followed[0][1]
     centre = (points[13] + points[14]) / 2
-    return float(centre[0]), float(centre[1]), float(np.linalg.norm(points[61] - points[291]))
+    width = np.linalg.norm(points[61, :2] - points[291, :2])  # in the picture: no depth
+    return float(centre[0]), float(centre[1]), float(width)
 
 
 def write_talking_head(path: str | Path, spec: TalkingHeadSpec) -> None:

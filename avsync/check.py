@@ -365,9 +365,10 @@ def lipsync_report(analyser: LipSyncAnalyser, tol: Tolerance, fps: float, common
     detail["min_confidence"] = min_confidence
     would = "pass" if verdict == PASS else "fail"
     edge = not segments and at_range_edge(curve)
-    step_ms = analyser.scorer.candidate_offsets(analyser.config.max_offset_s, fps)
-    step_ms = float(np.diff(step_ms).min()) * 1e3 if len(step_ms) > 1 else 0.0
-    edge_windows = sum(abs(w.offset_s) * 1e3 >= max_offset_ms - step_ms - 1e-6
+    # as at_range_edge: the last candidate or the one next to it (the clip's curve holds
+    # the candidates every window searched)
+    step_s = float(np.diff(curve.offsets_s).min()) if len(curve.offsets_s) > 1 else 0.0
+    edge_windows = sum(abs(w.offset_s) >= max_offset_ms / 1e3 - step_s - 1e-9
                        for w in measured)
     detail["windows_at_range_edge"] = int(edge_windows)
     if edge:  # never a verdict on a peak that may be the range's end, not the offset's

@@ -243,10 +243,13 @@ def _pattern_report(
         mean_ms, drift_ms, result.events[0].flash_t, result.events[-1].flash_t,
         result.line_intercept * 1e3, tol)
     detail = {"events": sum(result.inliers), "flashes": result.flashes, "beeps": result.beeps,
-              "period_s": result.period_s,
+              "beeps_after_lost_audio": result.unsure, "period_s": result.period_s,
               "offset_start_ms": round(ends[0], 3), "offset_end_ms": round(ends[1], 3)}
     why = (f"{sum(result.inliers)} flash/beep events paired of {result.flashes} flashes "
            f"and {result.beeps} beeps, within {spread_ms:.1f} ms of each other")
+    if result.unsure:  # their onsets may lie in the hole: read late, so left out
+        why += (f"; {result.unsure} beep(s) heard first right after lost audio were "
+                "not measured")
     return Report(method="test-signal", offset_ms=mean_ms, confidence=confidence,
                   drift_ms_per_min=None if result.drift is None else drift_ms * 60,
                   verdict=verdict, windows=windows, reason=reason, detail=detail, why=why,

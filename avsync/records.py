@@ -51,6 +51,9 @@ class Window:
     audio: np.ndarray
     audio_t0: float
     audio_rate: int
+    # media times where silence put in for lost audio ends (in the audio's span): a
+    # sound that began inside the hole is heard starting there
+    audio_hole_ends: tuple[float, ...] = ()
 
     @property
     def audio_times(self) -> np.ndarray:

@@ -182,6 +182,29 @@ def test_pairs_past_a_short_clip_are_masked():
     assert (mask == inside).all()
 
 
+def test_a_grid_clip_refills_a_pass_from_its_own_frames_as_inference_does():
+    """The mesh reads every 2nd frame. Training reads contours filled over the whole
+    clip; an evaluation must read a pass as inference does, filled from the pass alone
+    (a pass that starts on a skipped frame holds its first read contour there)."""
+    from avsync.features.lips import N_LIP
+
+    n = 40
+    lips = np.random.default_rng(0).normal(size=(n, N_LIP, 3)).astype(np.float32)
+    lips[1::2] = np.nan  # skipped by the mesh
+    times = np.arange(n) * SPEC.step_s
+    mouth = np.zeros((n, SPEC.mouth_h, SPEC.mouth_w), np.uint8)
+    audio = np.zeros(int(n * SPEC.step_s * 16000), np.float32)
+    features = data.ClipFeatures("c", times, mouth, np.ones(n, bool), audio, 0.0,
+                                 np.zeros(n, np.float32), lips)
+    clip = data.to_grid(features)
+    assert np.isfinite(clip.lips).all()  # training's whole-clip fill
+    assert (clip.lip_read == np.isfinite(lips).all(axis=(1, 2))).all()
+    got = clip.pass_lips(np.arange(5, 5 + SPEC.frames))
+    assert np.array_equal(got[0], lips[6])  # held, not interpolated from frame 4
+    assert got[2] == pytest.approx((lips[6] + lips[8]) / 2)  # inside: interpolated
+    assert not np.allclose(clip.lips[5], lips[6])  # the whole-clip fill differs there
+
+
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
     folder = tmp_path_factory.mktemp("heads")

@@ -278,11 +278,30 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
     return summarise(soak, streams, final, errors, loss)
 
 
+def rss_growth_mb_per_hour(samples: list[dict]) -> float | None:
+    """A robust slope, not last minus first: RSS swings by ~150 MB as streams drop and
+    reconnect, so two single samples can make a flat hour look like 119 MB/h (the first
+    60-minute soak did)."""
+    from avsync.estimate.robust import theil_sen
+
+    if len(samples) < 3:
+        return None
+    hours = [s["t"] / 3600 for s in samples]
+    return round(theil_sen(hours, [s["rss_mb"] for s in samples]).slope, 1)
+
+
+def rss_medians(samples: list[dict], every_s: float) -> list[float]:
+    """Median RSS per `every_s` of the run: a leak climbs in every one."""
+    slots: dict[int, list[float]] = {}
+    for s in samples:
+        slots.setdefault(int(s["t"] // every_s), []).append(s["rss_mb"])
+    return [round(statistics.median(v), 1) for _, v in sorted(slots.items())]
+
+
 def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
               loss: float) -> dict:
     samples = soak.samples
     warm = [s for s in samples if s["t"] >= min(300.0, samples[-1]["t"] / 4)] or samples
-    hours = (warm[-1]["t"] - warm[0]["t"]) / 3600 or 1e-9
     by_reason: dict[str, float] = {}
     for (name, labels), value in final.items():
         if name == "avsync_stream_errors_total" and value:
@@ -299,8 +318,8 @@ def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
                    "after_warm_up": round(warm[0]["rss_mb"], 1),
                    "end": round(samples[-1]["rss_mb"], 1),
                    "max": round(max(s["rss_mb"] for s in samples), 1),
-                   "growth_mb_per_hour_after_warm_up":
-                       round((warm[-1]["rss_mb"] - warm[0]["rss_mb"]) / hours, 1)},
+                   "growth_mb_per_hour_after_warm_up": rss_growth_mb_per_hour(warm),
+                   "median_by_5_min": rss_medians(samples, 300.0)},
         "threads": [min(s["threads"] for s in samples), max(s["threads"] for s in samples)],
         "open_files": [min(s["open_files"] for s in samples),
                        max(s["open_files"] for s in samples)],

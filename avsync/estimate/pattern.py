@@ -10,6 +10,7 @@ that rise a straight line centred on the true onset, so half-height is the onset
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -23,6 +24,12 @@ DEFAULT_TONE_HZ = 1000.0
 # one: +offset and -offset are equally likely (detection is sub-millisecond; this
 # leaves room for drift across one period).
 AMBIGUOUS_MARGIN_S = 0.04
+# A beep read from just before to just after the end of a hole in the audio (lost
+# packets, filled with silence) may have begun inside the hole: it is heard from the
+# first frame decoded after it, which fades in (its overlap-add half is missing), so
+# the onset reads up to a codec frame late (AAC: 21-46 ms; the 60-minute soak read
+# 5-37 ms off so). Such a beep is not measured.
+HOLE_GUARD_S = (-0.003, 0.05)  # onset minus hole end
 
 
 class FlashDetector:
@@ -220,6 +227,7 @@ class PatternResult:
     line_intercept: float | None
     # flashes with a beep half a period away on both sides: the sign cannot be told
     ambiguous: int = 0
+    unsure: int = 0  # beeps not measured: heard first right after lost audio
 
     @property
     def found(self) -> bool:
@@ -237,6 +245,8 @@ class PatternAnalyser:
         self.flashes: list[float] = []
         self.beeps: list[float] = []
         self.barriers: list[float] = []
+        self.unsure = 0  # beeps not measured: they may have begun in a hole in the audio
+        self._hole_ends: list[float] = []
         self._first_t: float | None = None
         self._seen_s = 0.0
 
@@ -258,13 +268,25 @@ class PatternAnalyser:
             onset = self.flash(float(t), float(feature[0]))
             if onset is not None:
                 self.flashes.append(onset)
-        self.beeps.extend(self.beep(window.audio, window.audio_t0))
+        newest = self._hole_ends[-1] if self._hole_ends else -math.inf
+        self._hole_ends += [h for h in window.audio_hole_ends if h > newest]  # windows overlap
+        for beep in self.beep(window.audio, window.audio_t0):
+            if self._after_a_hole(beep):
+                self.unsure += 1
+            else:
+                self.beeps.append(beep)
+
+    def _after_a_hole(self, beep: float) -> bool:
+        # hole ends are in time order: a file with heavy loss has one per lost packet
+        i = bisect_left(self._hole_ends, beep - HOLE_GUARD_S[1])
+        return i < len(self._hole_ends) and self._hole_ends[i] <= beep - HOLE_GUARD_S[0]
 
     def forget_before(self, t: float) -> None:
         """Drop onsets older than t (live use: memory stays bounded)."""
         self.flashes = [f for f in self.flashes if f >= t]
         self.beeps = [b for b in self.beeps if b >= t]
         self.barriers = [b for b in self.barriers if b >= t]
+        self._hole_ends = [h for h in self._hole_ends if h >= t]
 
     def result(self) -> PatternResult:
         period = float(np.median(np.diff(self.flashes))) if len(self.flashes) >= 2 else None
@@ -274,14 +296,15 @@ class PatternAnalyser:
         events = pair_events(self.flashes, self.beeps, max_offset, self.barriers, ambiguous)
         if len(ambiguous) >= len(events):  # mostly undecidable: no answer beats a coin toss
             return PatternResult([], [], len(self.flashes), len(self.beeps), period,
-                                 None, None, None, ambiguous=len(ambiguous))
+                                 None, None, None, ambiguous=len(ambiguous),
+                                 unsure=self.unsure)
         x = np.array([e.flash_t for e in events])
         y = np.array([e.offset_s for e in events])
         fit = theil_sen(x, y)
         mean = float(y[fit.inliers].mean())
         return PatternResult(events, fit.inliers.tolist(), len(self.flashes), len(self.beeps),
                              period, mean, fit.slope if len(events) >= 3 else None,
-                             fit.intercept, ambiguous=len(ambiguous))
+                             fit.intercept, ambiguous=len(ambiguous), unsure=self.unsure)
 
 
 def unseen_part(window: Window, fed_until: float | None) -> Window:

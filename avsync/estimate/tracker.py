@@ -11,8 +11,11 @@ measurements that share no media (`settle_gap_s` apart: 3 s windows overlap thei
 neighbours) agree within `settle_ms` (a frame; test-signal events, which are exact,
 within EXACT_SETTLE_MS): the first window of a connection can be read off a stream
 whose timing is still settling (the soak runs saw one read 475 ms off, a test-signal
-event 1,440 ms off), and one reading is no estimate. The first value published is
-the confirming measurement; later ones the median of those since.
+event 1,440 ms off), and one reading is no estimate. Until `smooth` readings have
+come since, the published median also counts the earlier reading the confirming one
+agreed with: the median of two is their mean, so without it one damaged reading right
+after settling (a flash seen a frame late) would move the first published value by
+half its error (the 60-minute soak read test signals 18.7 ms off that way).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class LiveTracker:
         self._points: deque[tuple[float, float, float, str]] = deque()  # t, ms, conf, method
         self._since_jump_t = -np.inf
         self._settled_t: float | None = None  # first measurement that may be published
+        # the earlier reading the confirming one agreed with (t, ms, conf, method)
+        self._anchor: tuple[float, float, float, str] | None = None
         # the stream thread adds; the metrics scrape and the live view read
         self._lock = threading.RLock()
 
@@ -71,22 +76,25 @@ class LiveTracker:
             self._points.append((t, float(offset_ms), float(confidence), method))
             while self._points and self._points[0][0] < t - self.keep_s:
                 self._points.popleft()
-            if self._settled_t is None and self._agrees_with_an_earlier(t, float(offset_ms),
-                                                                        method):
-                self._settled_t = t
+            if self._settled_t is None:
+                self._anchor = self._earlier_agreeing(t, float(offset_ms), method)
+                if self._anchor is not None:
+                    self._settled_t = t
             return self._check_jump()
 
-    def _agrees_with_an_earlier(self, t: float, offset_ms: float, method: str) -> bool:
-        """An earlier measurement of this connection that shares no media with this one
-        reads the same offset."""
+    def _earlier_agreeing(self, t: float, offset_ms: float,
+                          method: str) -> tuple[float, float, float, str] | None:
+        """The earlier measurement of this connection that shares no media with this one
+        and reads the same offset (the closest one), if any."""
         within = EXACT_SETTLE_MS if method == "test-signal" else self.settle_ms
-        return any(abs(p[1] - offset_ms) <= within for p in self._points
-                   if p[0] <= t - self.settle_gap_s and p[3] == method)
+        agreeing = [p for p in self._points if p[0] <= t - self.settle_gap_s
+                    and p[3] == method and abs(p[1] - offset_ms) <= within]
+        return min(agreeing, key=lambda p: abs(p[1] - offset_ms), default=None)
 
     def reset(self) -> None:
         """A new connection: old measurements describe another session of the stream."""
         with self._lock:
-            self._settled_t = None
+            self._settled_t, self._anchor = None, None
             self._points.clear()
             self._since_jump_t = -np.inf
 
@@ -106,6 +114,10 @@ class LiveTracker:
             recent = [p for p in self._points if p[0] >= max(newest - self.recent_s,
                                                               self._since_jump_t,
                                                               self._settled_t)]
+            anchor = self._anchor
+            if (len(recent) < self.smooth and anchor is not None
+                    and anchor[0] >= max(newest - self.recent_s, self._since_jump_t)):
+                recent = [anchor, *recent]  # the settling pair stays in the median
             recent = recent[-self.smooth :]
             offset = float(np.median([p[1] for p in recent]))
             confidence = float(np.median([p[2] for p in recent]))

@@ -15,6 +15,7 @@ import math
 import mmap
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ from avsync.records import Window
 # Audio blocks whose start is this close to where the previous block ended are taken
 # as contiguous (PTS rounding); larger holes are filled with silence and counted.
 CONTIGUOUS_TOLERANCE_SAMPLES = 2
+HOLES_KEPT = 256  # hole ends remembered per audio ring
 
 
 def _zeros(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
@@ -153,6 +155,8 @@ class AudioRing:
         self._start = 0
         self.dropped = 0  # samples overwritten before they were released
         self.gap_samples = 0  # silence inserted for holes in the timestamps
+        # where each recent hole's silence ends (a few per second at worst: bounded)
+        self.hole_ends: deque[float] = deque(maxlen=HOLES_KEPT)
 
     @property
     def nbytes(self) -> int:
@@ -180,6 +184,7 @@ class AudioRing:
             else:
                 self.gap_samples += hole
                 self._write_locked(np.zeros(hole, np.float32), lossless)
+                self.hole_ends.append(self.origin + self._count / self.rate)
         elif hole < -CONTIGUOUS_TOLERANCE_SAMPLES:
             samples = samples[-hole:]  # overlap with what we hold: keep the old samples
         self._write_locked(samples, lossless)
@@ -215,6 +220,9 @@ class AudioRing:
             return np.zeros(0, np.float32), self.origin + i0 / self.rate
         idx = np.arange(i0, i1) % self.capacity
         return self._buf[idx], self.origin + i0 / self.rate
+
+    def _hole_ends_locked(self, t0: float, t1: float) -> tuple[float, ...]:
+        return tuple(t for t in self.hole_ends if t0 <= t <= t1)
 
     def _release_locked(self, t: float) -> None:
         if self.origin is not None:
@@ -333,7 +341,8 @@ class AVRings:
         with self._flow.lock:
             vt, vf = self.video._slice_locked(t0, t1)
             audio, audio_t0 = self.audio._slice_locked(t0 - audio_margin_s, t1 + audio_margin_s)
-        return Window(t0, t1, vt, vf, audio, audio_t0, self.audio.rate)
+            holes = self.audio._hole_ends_locked(audio_t0, audio_t0 + len(audio) / self.audio.rate)
+        return Window(t0, t1, vt, vf, audio, audio_t0, self.audio.rate, holes)
 
     def next_data_time(self, t: float) -> float | None:
         """Media time of the first video item or audio sample at or after t, if any."""

@@ -174,7 +174,18 @@ class GridClip:
     audio_ok: np.ndarray  # (n + 2 pad,) the clip holds this step's audio
     speech: np.ndarray  # (n + 2 pad,) share of the step's 10 ms frames that are speech
     pad: int
-    lips: np.ndarray | None = None  # (n, N_LIP, 3) lip contour, gaps between mesh frames filled
+    # (n, N_LIP, 3) lip contour, gaps between mesh frames filled over the whole clip
+    # (what training reads); lip_read marks the steps the mesh read and lip_t their
+    # frame times, so an evaluation can refill a pass from its own frames as inference
+    # does (inputs.pass_lips)
+    lips: np.ndarray | None = None
+    lip_read: np.ndarray | None = None
+    lip_t: np.ndarray | None = None
+
+    def pass_lips(self, pick: np.ndarray) -> np.ndarray:
+        """The steps `pick` of one pass with the gaps filled from the pass alone."""
+        raw = np.where(self.lip_read[pick, None, None], self.lips[pick], np.nan)
+        return inputs.pass_lips(self.lip_t[pick], raw)
 
     @property
     def steps(self) -> int:
@@ -209,7 +220,10 @@ def to_grid(clip: ClipFeatures, source: str = "", spec: ModelSpec = SPEC,
     loud = (af.speech_band_db(power) > af.SPEECH_LEVEL_DB)[:n_frames]
     loud = np.pad(loud, (0, n_frames - len(loud)))
     speech = loud.reshape(n_audio, spec.mels_per_step).mean(axis=1) * audio_ok
-    lips = None if clip.lips is None else inputs.fill_gaps(clip.video_t, clip.lips)[idx]
+    lips = lip_read = None
+    if clip.lips is not None:
+        lips = inputs.fill_gaps(clip.video_t, clip.lips)[idx]
+        lip_read = np.isfinite(clip.lips[idx]).all(axis=(1, 2))
     return GridClip(clip.name, source, t0, clip.mouth[idx], video_ok, mel, audio_ok,
-                    speech.astype(np.float32), pad, lips)
+                    speech.astype(np.float32), pad, lips, lip_read, clip.video_t[idx])
 

@@ -56,7 +56,7 @@ def own_model_scores(model, clip: data.GridClip) -> np.ndarray:
             lo = (first - c - k - m + clip.pad) * per
             mouths.append(clip.mouth[pick])
             mels.append(clip.mel[lo : lo + (PROBE + 2 * k + 2 * m) * per])
-            lips.append(clip.lips[pick])
+            lips.append(clip.pass_lips(pick))  # as inference fills a pass
             where.append((first, c))
     with torch.no_grad():
         mouth, lip = model_inputs(model, torch.from_numpy(np.stack(mouths)).float(),

@@ -251,7 +251,13 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
                 offset = metrics.get(("avsync_av_offset_seconds", label))
                 sample[s.name] = {"up": metrics.get(("avsync_stream_up", label)),
                                   "offset_ms": None if offset is None else offset * 1e3,
-                                  "reconnects": metrics.get(("avsync_reconnects_total", label))}
+                                  "reconnects": metrics.get(("avsync_reconnects_total", label)),
+                                  # evidence for a connection read far off throughout
+                                  # (one test signal read 1,440 ms off for 5 minutes)
+                                  "timestamp_jumps": metrics.get(
+                                      ("avsync_timestamp_jumps_total", label)),
+                                  "decode_errors": metrics.get(
+                                      ("avsync_decode_errors_total", label))}
             soak.samples.append(sample)
             if pending is not None and pending["recovered_s"] is None:
                 for s in streams:

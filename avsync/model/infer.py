@@ -190,7 +190,9 @@ class ModelScorer:
         if self.reads_crop:
             feed["mouth"] = inputs.mouth_input(track.mouth[frames])[None]
         if lips is not None:
-            contour = inputs.pass_lips(track.times[frames], lips[frames])
+            # mesh gaps filled from the pass's own frames: a pass reads the same in
+            # every window that holds it (its scores are cached across windows)
+            contour = inputs.fill_gaps(track.times[frames], lips[frames])
             feed["lips"] = inputs.lips_input(contour)[None]
         out = np.full((len(steps), SPEC.frames), -np.inf, np.float32)
         for c in _block_centres(int(steps.min()), int(steps.max())):

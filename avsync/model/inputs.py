@@ -57,15 +57,6 @@ def fill_gaps(times: np.ndarray, values: np.ndarray) -> np.ndarray:
     return filled.reshape(values.shape).astype(np.float32)
 
 
-def pass_lips(times: np.ndarray, lips: np.ndarray) -> np.ndarray:
-    """One pass's lip contours with the mesh's gaps filled from the pass's own frames,
-    as inference reads them: a pass then reads the same in every window that holds it
-    (its scores are cached across windows). Training fills over the whole clip
-    instead; training on per-pass fills was tried and scored lower (73.6% against
-    75.8% of trusted validation clips, offline, one run each), so it was not kept."""
-    return fill_gaps(times, lips)
-
-
 def lips_input(lips: np.ndarray) -> np.ndarray:
     """(frames, N_LIP, 3) lip contours (gaps filled) -> (frames, LIP_FEATURES) float32:
     each point's position relative to its mean over the pass (the speaker's resting

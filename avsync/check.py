@@ -182,6 +182,8 @@ def _warnings(info: MediaInfo, run: RunResult) -> list[str]:
         warnings.append(f"{run.stats.decode_errors} corrupt packets skipped")
     if run.stats.timestamp_jumps:
         warnings.append(f"{run.stats.timestamp_jumps} timestamp jumps; no event spans one")
+    if run.stats.timestamp_strays:
+        warnings.append(f"{run.stats.timestamp_strays} items out of timestamp order dropped")
     if run.stats.video_dropped or run.stats.audio_dropped_samples:
         warnings.append("analysis fell behind and dropped data "
                         f"({run.stats.video_dropped} frames, "

@@ -45,6 +45,7 @@ def run_source(
     realtime: bool = False,
     on_producer: Callable[[Producer], None] | None = None,
     feature_thread: bool = False,
+    name: str = "source",
 ) -> RunResult:
     """Decode `opened` on a producer thread and feed the analyser one window per hop.
 
@@ -66,7 +67,7 @@ def run_source(
                     max_fps=_ring_fps(opened), lossless=lossless)
     make = getattr(opened, "producer", None)  # inputs with their own reader (capture)
     producer = (make(rings, featurizer) if make else
-                Producer(opened, rings, featurizer, realtime=realtime,
+                Producer(opened, rings, featurizer, name=name, realtime=realtime,
                          feature_thread=feature_thread)).start()
     if on_producer:
         on_producer(producer)  # live counters for monitors

@@ -68,6 +68,7 @@ class SourceStats:
     audio_samples: int = 0
     decode_errors: int = 0
     timestamp_jumps: int = 0
+    timestamp_strays: int = 0  # items out of timestamp order, dropped (media.clock)
     video_dropped: int = 0
     audio_dropped_samples: int = 0
     audio_gap_samples: int = 0

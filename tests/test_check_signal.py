@@ -103,6 +103,24 @@ def test_timestamp_jump_is_counted_and_does_not_bias(make_signal, tmp_path, jump
     assert report.detail["events"] >= len(truth.flash_times) - 1  # the one at the splice may go
 
 
+def test_one_packet_out_of_timestamp_order_does_not_move_the_rest(make_signal, tmp_path):
+    """One AAC packet from 1.5 s back between two halves of a stream (a stale or
+    repeated packet): the old clock re-based the audio on it, and the second half read
+    1.5 s off (+663 ms reported for -90)."""
+    src, truth = make_signal("base.ts", offset_ms=-90.0, duration_s=12.0)
+    first = remux(src, tmp_path / "a.ts", drop=lambda p: packet_time(p) >= 6.0)
+    stray = remux(src, tmp_path / "s.ts", drop=lambda p: not (
+        p.stream.type == "audio" and 4.5 <= packet_time(p) < 4.52))
+    second = remux(src, tmp_path / "b.ts", drop=lambda p: packet_time(p) < 6.0)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + stray.read_bytes() + second.read_bytes())
+    report = check_file(str(joined))
+    assert report.stats.timestamp_jumps == 0 and report.stats.timestamp_strays == 1
+    assert any("out of timestamp order" in w for w in report.warnings)
+    assert report.offset_ms == pytest.approx(-90.0, abs=1.0)
+    assert report.detail["events"] == len(truth.flash_times)
+
+
 def test_a_beep_whose_onset_was_lost_is_not_measured_late(make_signal, tmp_path):
     """A lost audio packet is filled with silence, and the frame decoded after it fades
     in: a beep that began in the hole reads up to a packet late (the 60-minute soak read

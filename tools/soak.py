@@ -58,6 +58,8 @@ class LossyRelay:
         self.port = self.sock.getsockname()[1]
         self.stall_until = 0.0
         self.dropped = self.forwarded = 0
+        self.play_replies: list[str] = []  # Range and RTP-Info of each PLAY reply
+        self.created = time.monotonic()  # within a second of the soak's start
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -145,6 +147,12 @@ class LossyRelay:
                     length = int(line.split(":", 1)[1])
             if len(buf) < end + 4 + length:
                 break
+            # the PLAY reply's stream positions: evidence if a connection reads far off
+            timing = [line for line in head.split("\r\n")
+                      if line.lower().startswith(("rtp-info:", "range:"))]
+            if timing:
+                self.play_replies.append(f"{time.monotonic() - self.created:7.1f} s  "
+                                         + " | ".join(timing))
             out.append(buf[: end + 4 + length])
             buf = buf[end + 4 + length:]
         return b"".join(out), buf
@@ -205,11 +213,16 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
                                 "--listen", f"127.0.0.1:{port}", "--timeout", "3",
                                 "--retry-max", "5"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    errors: list[str] = []
-    threading.Thread(target=lambda: errors.extend(monitor.stderr), daemon=True).start()
+    errors: list[str] = []  # the monitor's log, each line with the soak's clock
+    started = time.monotonic()
+
+    def read_log() -> None:
+        for line in monitor.stderr:
+            errors.append(f"{time.monotonic() - started:7.1f} s  {line}")
+
+    threading.Thread(target=read_log, daemon=True).start()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     soak = Soak()
-    started = time.monotonic()
     next_kill, next_stall = kill_every_s, stall_every_s / 2
     pending: dict | None = None  # the restart being recovered from
     rng = random.Random(1)
@@ -256,6 +269,8 @@ def run(minutes: float, kill_every_s: float, loss: float, folder: Path,
                                   # (one test signal read 1,440 ms off for 5 minutes)
                                   "timestamp_jumps": metrics.get(
                                       ("avsync_timestamp_jumps_total", label)),
+                                  "timestamp_strays": metrics.get(
+                                      ("avsync_timestamp_strays_total", label)),
                                   "decode_errors": metrics.get(
                                       ("avsync_decode_errors_total", label))}
             soak.samples.append(sample)
@@ -304,6 +319,18 @@ def rss_medians(samples: list[dict], every_s: float) -> list[float]:
     return [round(statistics.median(v), 1) for _, v in sorted(slots.items())]
 
 
+def all_values_errors(samples: list[dict], streams: list[Stream]) -> dict:
+    """Worst error and count over a bound, test signals (2 ms) and heads (80 ms)."""
+    out = {}
+    for exact, kind, bound in ((True, "test_signal", 2.0), (False, "talking_head", 80.0)):
+        errs = [abs(x[s.name]["offset_ms"] - s.truth_ms) for x in samples for s in streams
+                if s.exact == exact and x[s.name]["up"] == 1
+                and x[s.name]["offset_ms"] is not None]
+        out[kind] = {"values": len(errs), "max": round(max(errs), 2) if errs else None,
+                     f"over_{bound:g}_ms": sum(e > bound for e in errs)}
+    return out
+
+
 def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
               loss: float) -> dict:
     samples = soak.samples
@@ -340,7 +367,13 @@ def summarise(soak: Soak, streams: list[Stream], final: dict, errors: list[str],
             "test_signal_median": statistics.median(exact) if exact else None,
             "talking_head_median": statistics.median(lip) if lip else None,
             "talking_head_max": max(lip) if lip else None},
+        # every value published, not only the first after a recovery: two stray frames
+        # once shifted a connection 1,440 ms after its first value and this missed it
+        "offset_error_all_values_ms": all_values_errors(samples, streams),
         "tracebacks": sum("Traceback" in line for line in errors),
+        # the monitor's log of timestamp jumps and strays (media.clock), per stream
+        "clock_log": [line.strip() for line in errors if "timestamp" in line],
+        "play_replies": {s.name: s.relay.play_replies[-40:] for s in streams},
         "restarts_detail": soak.restarts,
         "samples": samples,
     }

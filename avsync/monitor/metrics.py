@@ -51,6 +51,7 @@ class StreamCollector:
                  ("dropped_video_frames", "Video frames dropped because analysis lagged"),
                  ("dropped_audio_samples", "Audio samples dropped because analysis lagged"),
                  ("timestamp_jumps", "Timestamp discontinuities in the stream"),
+                 ("timestamp_strays", "Items out of timestamp order, dropped"),
              ]}
         windows = CounterMetricFamily("avsync_windows", "Analysis windows by outcome",
                                       labels=["stream", "outcome"])
@@ -86,6 +87,7 @@ class StreamCollector:
             c["dropped_video_frames"].add_metric([name], stats.video_dropped)
             c["dropped_audio_samples"].add_metric([name], stats.audio_dropped_samples)
             c["timestamp_jumps"].add_metric([name], stats.timestamp_jumps)
+            c["timestamp_strays"].add_metric([name], stats.timestamp_strays)
             for status, label in OUTCOMES.items():
                 windows.add_metric([name, label], w.tracker.outcomes.get(status, 0))
             offset_jumps.add_metric([name], len(w.tracker.jumps))

@@ -296,7 +296,7 @@ class StreamWorker:
                 opened, analyser.featurizer, analyser, hop_s=1.0, window_s=3.0,
                 audio_margin_s=analyser.audio_margin_s, lossless=not live,
                 keep_going=lambda: not self.stop_event.is_set(),
-                realtime=spec.realtime, on_producer=self._watch)
+                realtime=spec.realtime, on_producer=self._watch, name=spec.name)
             if result.ended_early:
                 raise _StreamProblem(result.ended_early)
             if not spec.is_file and not spec.realtime and not self.stop_event.is_set():

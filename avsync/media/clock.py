@@ -135,7 +135,6 @@ class StreamClock:
         # whether it goes on from them (a jump) or from its old time (they were strays)
         self._held: list[float] = []
         self._held_expected_s = 0.0
-        self._held_step_s = 0.0
         # where the stream was expected before its latest forward step of over
         # FORWARD_STRAY_S, and how many items it has run on since (see CONFIRM_ITEMS)
         self._before_forward_step: tuple[float, int] | None = None
@@ -171,7 +170,7 @@ class StreamClock:
                     self._held_expected_s = raw + duration_s
                     if len(self._held) < CONFIRM_ITEMS:
                         return None
-                    jump_step = self._held[0] - self._expected_raw_s
+                    jump_step = self._held_step_s()
                     at = self._media_s(self._expected_raw_s)
                     self._held = []
                     self.segment = self.clock._on_jump(self, jump_step)
@@ -182,11 +181,11 @@ class StreamClock:
                                                 else ""))
                 else:  # neither: a new candidate (the earlier ones were strays)
                     self._drop_held()
-                    return self._hold(raw, duration_s, step)
+                    return self._hold(raw, duration_s)
             elif self._back_from_forward_strays(raw, step):
                 pass  # the items since a forward step were the strays: take this as is
             elif not self._usual(step):
-                return self._hold(raw, duration_s, step)
+                return self._hold(raw, duration_s)
         if jumped or self._expected_raw_s is None:
             self._before_forward_step = None
         elif raw - self._expected_raw_s > FORWARD_STRAY_S:
@@ -222,15 +221,16 @@ class StreamClock:
     def _usual(self, step: float) -> bool:
         return -self.clock.backward_jump_s <= step <= self.clock.forward_jump_s
 
-    def _hold(self, raw: float, duration_s: float, step: float) -> None:
+    def _hold(self, raw: float, duration_s: float) -> None:
         self._held = [raw]
         self._held_expected_s = raw + duration_s
-        self._held_step_s = step
-        return None
+
+    def _held_step_s(self) -> float:
+        """The step the first held item made (the expected time waits while holding)."""
+        return self._held[0] - self._expected_raw_s
 
     def _drop_held(self) -> None:
         self.clock.strays += len(self._held)
-        self.clock._note(ClockEvent("stray", self.name, self._held_step_s,
-                                    self._media_s(self._expected_raw_s or 0.0),
-                                    len(self._held)))
+        self.clock._note(ClockEvent("stray", self.name, self._held_step_s(),
+                                    self._media_s(self._expected_raw_s), len(self._held)))
         self._held = []
